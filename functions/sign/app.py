@@ -1,0 +1,38 @@
+"""Sign function: ``POST /v1/sign/{partner}`` (IAM) and ``POST /v1/webhooks/{partner}`` (public: the
+partner's signature over the raw body is the authentication).
+
+Thin on purpose: parse, call the layer's :class:`~sealgate.gateway.Gateway`, map errors to responses.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
+from aws_lambda_powertools.utilities.typing import LambdaContext
+
+from sealgate import http_api
+from sealgate.gateway import Gateway
+from sealgate.telemetry import logger, metrics
+
+app = APIGatewayRestResolver()
+http_api.install_error_handlers(app)
+gateway = Gateway.from_environment()  # cold start: secrets of this function's partners
+
+
+@app.post("/v1/sign/<partner>")
+def sign(partner: str) -> Response[str]:
+    return http_api.respond(200, gateway.sign(partner, http_api.Request.from_event(app.current_event)))
+
+
+@app.post("/v1/webhooks/<partner>")
+def webhook(partner: str) -> Response[str]:
+    request = http_api.Request.from_event(app.current_event)
+    return http_api.respond(200, gateway.accept_webhook(partner, request))
+
+
+@metrics.log_metrics
+@logger.inject_lambda_context(clear_state=True)
+def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
+    gateway.report_key_failures()
+    return app.resolve(event, context)

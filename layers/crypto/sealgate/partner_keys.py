@@ -1,0 +1,367 @@
+"""Partner secrets from AWS Secrets Manager: loaded at cold start, rotation-aware, refused when unusable.
+
+One secret per partner, named ``<prefix><partner>`` (``sealgate/<stage>/<partner>``), holding one JSON object
+whose values are all strings, e.g. Netcore::
+
+    {"key": "<hex>", "iv": "<hex>", "api_key": "...", "asset_id": "..."}
+
+Versions used:
+
+- outbound work (:meth:`PartnerSecrets.current`): ``AWSCURRENT``;
+- inbound verification and decryption (:meth:`PartnerSecrets.try_each`): ``AWSCURRENT``, then ``AWSPREVIOUS``
+  (absent before the first rotation), then, at most once per ``refetch_interval`` per partner, both again
+  fetched afresh. A version equal to one already attempted is not attempted again.
+
+Values come through Powertools' ``SecretsProvider`` (JSON transform, cache of ``max_age`` seconds). Its cache
+key ignores ``VersionStage``, so ``AWSPREVIOUS`` has a provider of its own. Both share one boto3 client,
+created on first use with short timeouts (2 attempts, 2 s to connect, 3 s to read) so that an outage answers
+within Lambda's init phase; the endpoint comes from boto3's standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` variables.
+
+No value of a secret ever reaches a message, a repr or an exception chain: messages name the partner, the
+field, and the AWS error code at most.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
+from typing import Final, TypeVar
+
+import boto3
+from aws_lambda_powertools.utilities.parameters import SecretsProvider
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
+from botocore.config import Config
+from botocore.exceptions import BotoCoreError, ClientError
+
+from sealgate.errors import AuthenticationFailed, KeysUnavailable, UnknownPartner
+
+T = TypeVar("T")
+
+CURRENT: Final = "AWSCURRENT"
+PREVIOUS: Final = "AWSPREVIOUS"
+
+DEFAULT_MAX_AGE: Final = 300
+CONNECT_TIMEOUT: Final = 2
+READ_TIMEOUT: Final = 3
+TOTAL_ATTEMPTS: Final = 2  # botocore's "max_attempts" would count retries only: 3 attempts, 9 s
+
+
+class SecretFields(Mapping[str, str]):
+    """One version of a partner's secret: read-only, and its repr names the fields, never the values."""
+
+    __slots__ = ("_fields",)
+
+    def __init__(self, fields: Mapping[str, str]) -> None:
+        self._fields = dict(fields)
+
+    def __getitem__(self, field: str) -> str:
+        return self._fields[field]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._fields)
+
+    def __len__(self) -> int:
+        return len(self._fields)
+
+    def __repr__(self) -> str:
+        return f"SecretFields(fields={sorted(self._fields)!r})"
+
+
+class _FetchFailed(Exception):
+    """Secrets Manager did not return the value (internal: callers turn it into KeysUnavailable)."""
+
+    def __init__(self, reason: str, *, unreachable: bool = False, not_found: bool = False) -> None:
+        super().__init__(reason)
+        self.reason = reason
+        self.unreachable = unreachable
+        self.not_found = not_found
+
+    def unavailable(self, partner: str) -> KeysUnavailable:
+        return KeysUnavailable(
+            f"secret of partner {partner!r} could not be fetched ({self.reason}); retry later"
+        )
+
+
+def _fetch_failure(exc: BaseException) -> _FetchFailed:
+    """Classify a failed GetSecretValue by the botocore error behind it (Powertools wraps it)."""
+    for cause in (exc, exc.__cause__, exc.__context__):
+        if isinstance(cause, ClientError):
+            code = str(cause.response.get("Error", {}).get("Code", "ClientError"))
+            code = "".join(c for c in code if c.isalnum() or c in "._-")[:64] or "ClientError"
+            return _FetchFailed(code, not_found=code == "ResourceNotFoundException")
+        if isinstance(cause, BotoCoreError):
+            # Connection refused, timeouts, no credentials, no region: every secret fails the same way.
+            return _FetchFailed(type(cause).__name__, unreachable=True)
+    return _FetchFailed(type(exc).__name__)
+
+
+def _validate(partner: str, value: object, required: Collection[str]) -> SecretFields | str:
+    """The secret's fields, or the message saying why they are unusable (names fields, never values)."""
+    if not isinstance(value, dict):
+        return _not_an_object(partner)
+    for field, text in value.items():
+        if not isinstance(text, str):
+            # Only a field we asked for is named: a stray key of a malformed secret could be a value.
+            which = f"field {field!r}" if field in required else "a field"
+            return f"secret of partner {partner!r}: {which} is not a string"
+    missing = sorted(field for field in required if not value.get(field))
+    if missing:
+        return f"secret of partner {partner!r} lacks field(s) {', '.join(map(repr, missing))}"
+    return SecretFields(value)
+
+
+class PartnerSecrets:
+    """The secrets of the partners one function serves, and only those.
+
+    Parameters
+    ----------
+    partners
+        Partners this function serves; a secret of any other partner is never fetched.
+    prefix
+        Secret name prefix, e.g. ``"sealgate/dev/"``.
+    max_age
+        Seconds a fetched value is served from the cache.
+    refetch_interval
+        Minimum seconds between two forced refetches of one partner's secret by :meth:`try_each`.
+    required
+        partner -> fields its secret must hold (non-empty strings).
+    clock
+        Monotonic seconds, for the refetch rate limit (injected by tests).
+    """
+
+    def __init__(
+        self,
+        partners: Iterable[str],
+        *,
+        prefix: str,
+        max_age: int = DEFAULT_MAX_AGE,
+        refetch_interval: float = 30.0,
+        required: Mapping[str, Collection[str]] | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.partners: frozenset[str] = frozenset(partners)
+        if any(not partner or partner != partner.strip() for partner in self.partners):
+            raise ValueError("partner names must be non-empty and carry no surrounding spaces")
+        if max_age < 0 or refetch_interval < 0:
+            raise ValueError("max_age and refetch_interval must not be negative")
+        self.prefix = prefix
+        self.max_age = max_age
+        self.refetch_interval = refetch_interval
+        required = required or {}
+        self._required: dict[str, tuple[str, ...]] = {
+            partner: _field_names(required.get(partner, ())) for partner in self.partners
+        }
+        self._clock = clock
+        self.load_failures = 0
+        self._providers: dict[str, SecretsProvider] = {}
+        self._loaded: set[str] = set()
+        # (partner, stage) -> (value Powertools returned, its validation): a cached value is not recounted.
+        self._validated: dict[tuple[str, str], tuple[object, SecretFields | str]] = {}
+        self._no_previous_at: dict[str, float] = {}
+        self._refetched_at: dict[str, float] = {}
+
+    @classmethod
+    def from_environment(cls, required: Mapping[str, Collection[str]] | None = None) -> PartnerSecrets:
+        """Build from ``SEALGATE_PARTNERS``, ``SEALGATE_SECRET_PREFIX`` and ``SEALGATE_SECRETS_MAX_AGE``.
+
+        Raises
+        ------
+        KeysUnavailable
+            The prefix is missing while partners are served, or the max age is not a whole number >= 0.
+        """
+        partners = [p.strip() for p in os.environ.get("SEALGATE_PARTNERS", "").split(",") if p.strip()]
+        prefix = os.environ.get("SEALGATE_SECRET_PREFIX", "")
+        if partners and not prefix:
+            raise KeysUnavailable("SEALGATE_SECRET_PREFIX is not set")
+        max_age_text = os.environ.get("SEALGATE_SECRETS_MAX_AGE", "").strip() or str(DEFAULT_MAX_AGE)
+        if not (max_age_text.isascii() and max_age_text.isdigit()):
+            raise KeysUnavailable("SEALGATE_SECRETS_MAX_AGE is not a whole number of seconds")
+        max_age = int(max_age_text)
+        return cls(partners, prefix=prefix, max_age=max_age, required=required)
+
+    def __repr__(self) -> str:
+        return (
+            f"PartnerSecrets(prefix={self.prefix!r}, partners={sorted(self.partners)!r}, ready={self.ready}, "
+            f"load_failures={self.load_failures})"
+        )
+
+    @property
+    def ready(self) -> bool:
+        """Whether the last fetch of every served partner's ``AWSCURRENT`` succeeded."""
+        return self.partners <= self._loaded
+
+    def secret_name(self, partner: str) -> str:
+        """Name of the partner's secret in Secrets Manager."""
+        return self.prefix + partner
+
+    def load(self) -> None:
+        """Fetch ``AWSCURRENT`` of every served partner not loaded yet; never raises.
+
+        A failure is counted in ``load_failures`` and leaves ``ready`` False; the next :meth:`load` or
+        :meth:`current` tries again. When Secrets Manager cannot be reached, the remaining partners are not
+        tried: they would each wait for the same timeouts.
+        """
+        for partner in sorted(self.partners - self._loaded):
+            try:
+                self._fetch(partner, CURRENT, force=False)
+            except _FetchFailed as failure:
+                if failure.unreachable:
+                    return
+            except KeysUnavailable:
+                continue
+
+    def current(self, partner: str) -> Mapping[str, str]:
+        """The partner's ``AWSCURRENT`` secret, for outbound work.
+
+        Raises
+        ------
+        UnknownPartner
+            This function does not serve the partner.
+        KeysUnavailable
+            Secrets Manager failed (the next call retries), or the secret is malformed or lacks a field.
+        """
+        self._check_served(partner)
+        return self._fields(partner, CURRENT, force=False)
+
+    def try_each(self, partner: str, attempt: Callable[[Mapping[str, str]], T]) -> T:
+        """``attempt`` with ``AWSCURRENT``, then ``AWSPREVIOUS``, then both refetched (rate-limited).
+
+        Only :class:`AuthenticationFailed` moves on to the next version; when none authenticates, the last
+        one is raised. Any other error propagates at once.
+
+        Raises
+        ------
+        UnknownPartner
+            This function does not serve the partner.
+        KeysUnavailable
+            A version could not be fetched, so the token cannot be judged yet.
+        AuthenticationFailed
+            No version authenticates.
+        """
+        self._check_served(partner)
+        tried: list[SecretFields] = []
+        failure: AuthenticationFailed | None = None
+        for force in (False, True):
+            if force and not self._may_refetch(partner):
+                break
+            for fields in self._versions(partner, force=force):
+                if fields in tried:
+                    continue
+                tried.append(fields)
+                try:
+                    return attempt(fields)
+                except AuthenticationFailed as exc:
+                    failure = exc
+        if failure is None:  # pragma: no cover - the first pass always attempts AWSCURRENT
+            raise KeysUnavailable
+        raise failure
+
+    def _check_served(self, partner: str) -> None:
+        if partner not in self.partners:
+            raise UnknownPartner
+
+    def _may_refetch(self, partner: str) -> bool:
+        now = self._clock()
+        last = self._refetched_at.get(partner)
+        if last is not None and now - last < self.refetch_interval:
+            return False
+        self._refetched_at[partner] = now
+        return True
+
+    def _versions(self, partner: str, *, force: bool) -> Iterator[SecretFields]:
+        yield self._fields(partner, CURRENT, force=force)
+        absent_since = self._no_previous_at.get(partner)
+        if not force and absent_since is not None and self._clock() - absent_since < self.max_age:
+            return
+        try:
+            previous = self._fetch(partner, PREVIOUS, force=force)
+        except _FetchFailed as failure:
+            if not failure.not_found:
+                raise failure.unavailable(partner) from None
+            # Before the first rotation there is no AWSPREVIOUS: remember that, not ask on every bad token.
+            self._no_previous_at[partner] = self._clock()
+            return
+        self._no_previous_at.pop(partner, None)
+        yield previous
+
+    def _fields(self, partner: str, stage: str, *, force: bool) -> SecretFields:
+        try:
+            return self._fetch(partner, stage, force=force)
+        except _FetchFailed as failure:
+            raise failure.unavailable(partner) from None
+
+    def _fetch(self, partner: str, stage: str, *, force: bool) -> SecretFields:
+        """One version of the partner's secret (cached up to ``max_age`` unless ``force``).
+
+        Raises ``_FetchFailed`` when Secrets Manager fails, :class:`KeysUnavailable` when the value is
+        unusable; both count in ``load_failures``, except a cached value that was already counted.
+        """
+        try:
+            value = self._get_json(partner, stage, force=force)
+        except (_FetchFailed, KeysUnavailable):
+            self.load_failures += 1
+            if stage == CURRENT:
+                self._loaded.discard(partner)
+            raise
+        seen = self._validated.get((partner, stage))
+        if seen is not None and seen[0] is value:
+            result = seen[1]
+        else:
+            result = _validate(partner, value, self._required[partner])
+            self._validated[(partner, stage)] = (value, result)
+            if isinstance(result, str):
+                self.load_failures += 1
+        if isinstance(result, str):
+            if stage == CURRENT:
+                self._loaded.discard(partner)
+            raise KeysUnavailable(result)
+        if stage == CURRENT:
+            self._loaded.add(partner)
+        return result
+
+    def _get_json(self, partner: str, stage: str, *, force: bool) -> object:
+        failure: _FetchFailed | KeysUnavailable
+        try:
+            provider = self._provider(stage)
+        except (BotoCoreError, ValueError) as exc:
+            # No region, unknown profile, malformed endpoint URL: no secret can be fetched.
+            failure = _FetchFailed(type(exc).__name__, unreachable=True)
+        else:
+            try:
+                return provider.get(
+                    self.secret_name(partner),
+                    max_age=self.max_age,
+                    transform="json",
+                    force_fetch=force,
+                    VersionStage=stage,
+                )
+            except (TransformParameterError, UnicodeDecodeError):
+                # The decoder's exception holds the secret's text: ours is raised outside this block so that
+                # no exception chain keeps a reference to it.
+                failure = KeysUnavailable(_not_an_object(partner))
+            except (GetParameterError, ClientError, BotoCoreError) as exc:
+                failure = _fetch_failure(exc)
+        raise failure
+
+    def _provider(self, stage: str) -> SecretsProvider:
+        if not self._providers:
+            config = Config(
+                connect_timeout=CONNECT_TIMEOUT,
+                read_timeout=READ_TIMEOUT,
+                retries={"total_max_attempts": TOTAL_ATTEMPTS, "mode": "standard"},
+            )
+            client = boto3.session.Session().client("secretsmanager", config=config)
+            # Two providers: Powertools' cache key ignores VersionStage.
+            self._providers = {
+                version: SecretsProvider(boto3_client=client) for version in (CURRENT, PREVIOUS)
+            }
+        return self._providers[stage]
+
+
+def _not_an_object(partner: str) -> str:
+    return f"secret of partner {partner!r} is not a JSON object"
+
+
+def _field_names(fields: Collection[str]) -> tuple[str, ...]:
+    return (fields,) if isinstance(fields, str) else tuple(fields)

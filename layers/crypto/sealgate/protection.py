@@ -1,0 +1,130 @@
+"""Apply a partner profile's protection to a JSON payload (and undo it, for the symmetric schemes).
+
+What goes where, by the profile's ``protection.scheme``:
+
+- ``infosimples-params``: payload is an object of parameters; each listed field ``f`` becomes ``enc_f``
+  (AesBridge GCM, URL-safe); receipts hold the MD5 of each encrypted text.
+- ``aes-cbc-static`` / ``aes-gcm`` / ``laravel-cbc``: the whole payload, as compact UTF-8 JSON, becomes one
+  token placed at ``{wrap_field: token}``.
+- ``jwe-card``: ``payload[card_field]`` loses ``number`` and ``cvv`` and gains ``encrypted_data`` (JWE).
+
+Wire-format modules are imported only when their scheme is used.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from sealgate.errors import BadInput, BadToken, UnsupportedOperation
+from sealgate.profiles import Profile
+
+BODY_FIELD = "<body>"
+
+
+@dataclass(frozen=True)
+class Protected:
+    """A protected payload, the MD5 receipts (Infosimples only) and the names of what was protected."""
+
+    payload: Any
+    fields: tuple[str, ...]
+    receipts: dict[str, str] = field(default_factory=dict)
+
+
+def canonical_json(payload: Any) -> bytes:
+    """Compact UTF-8 JSON: the plaintext of the body-level schemes."""
+    return json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+
+
+def _object(payload: Any, what: str = "payload") -> dict[str, Any]:
+    if not isinstance(payload, dict):
+        raise BadInput(f"{what} must be a JSON object")
+    return payload
+
+
+def _body_encrypt(profile: Profile, secret: Mapping[str, str], plaintext: bytes) -> str:
+    options = profile.protection
+    scheme = profile.scheme
+    if scheme == "aes-cbc-static":
+        from sealgate import static_iv_cbc
+
+        encoding = options.get("encoding", "base64")
+        return static_iv_cbc.encrypt(
+            plaintext, secret[options["key"]], secret[options["iv"]], encoding=encoding
+        )
+    if scheme == "aes-gcm":
+        from sealgate import netcore_gcm
+
+        return netcore_gcm.encrypt(plaintext, secret[options["key"]])
+    from sealgate import laravel_envelope
+
+    return laravel_envelope.encrypt(plaintext, laravel_envelope.parse_key(secret[options["key"]]))
+
+
+def _body_decrypt(profile: Profile, secret: Mapping[str, str], token: str) -> bytes:
+    options = profile.protection
+    scheme = profile.scheme
+    if scheme == "aes-cbc-static":
+        from sealgate import static_iv_cbc
+
+        encoding = options.get("encoding", "base64")
+        return static_iv_cbc.decrypt(token, secret[options["key"]], secret[options["iv"]], encoding=encoding)
+    if scheme == "aes-gcm":
+        from sealgate import netcore_gcm
+
+        return netcore_gcm.decrypt(token, secret[options["key"]])
+    from sealgate import laravel_envelope
+
+    return laravel_envelope.decrypt(token, laravel_envelope.parse_key(secret[options["key"]]))
+
+
+def protect(profile: Profile, payload: Any, secret: Mapping[str, str]) -> Protected:
+    """Protect ``payload`` for ``profile`` with the keys in ``secret`` (the partner's AWSCURRENT secret)."""
+    options = profile.protection
+    scheme = profile.scheme
+    if scheme == "infosimples-params":
+        from sealgate import infosimples_params
+
+        params = _object(payload, "params")
+        wanted = [name for name in options["fields"] if name in params]
+        result = infosimples_params.protect(params, wanted, secret[options["key"]])
+        return Protected(payload=result.params, fields=tuple(wanted), receipts=dict(result.receipts))
+    if scheme == "jwe-card":
+        from sealgate import dlocal_jwe
+
+        body = dict(_object(payload))
+        card_field = str(options.get("card_field", "card"))
+        card = _object(body.get(card_field), card_field)
+        present = [f"{card_field}.{name}" for name in ("number", "cvv") if name in card]
+        alg = str(options.get("alg", "RSA-OAEP-256"))
+        body[card_field] = dlocal_jwe.encrypt_card(card, secret[options["key"]], alg=alg)
+        return Protected(payload=body, fields=tuple(present))
+    token = _body_encrypt(profile, secret, canonical_json(payload))
+    return Protected(payload={str(options["wrap_field"]): token}, fields=(BODY_FIELD,))
+
+
+def reveal(profile: Profile, payload: Any, secret: Mapping[str, str]) -> tuple[Any, tuple[str, ...]]:
+    """Undo :func:`protect` for the symmetric schemes; returns the payload and the names revealed."""
+    options = profile.protection
+    scheme = profile.scheme
+    if scheme == "jwe-card":
+        raise UnsupportedOperation(
+            "card data is encrypted to the partner's public key; only the partner decrypts"
+        )
+    if scheme == "infosimples-params":
+        from sealgate import infosimples_params
+
+        params = _object(payload, "params")
+        names = tuple(sorted(name.removeprefix("enc_") for name in params if name.startswith("enc_")))
+        return infosimples_params.reveal(params, secret[options["key"]]), names
+    wrapped = _object(payload)
+    token = wrapped.get(str(options["wrap_field"]))
+    if not isinstance(token, str) or not token:
+        raise BadInput(f"payload must hold the token in {options['wrap_field']!r}")
+    plaintext = _body_decrypt(profile, secret, token)
+    try:
+        return json.loads(plaintext.decode("utf-8")), (BODY_FIELD,)
+    except (UnicodeDecodeError, json.JSONDecodeError):
+        raise BadToken("decrypted body is not UTF-8 JSON") from None

@@ -1,0 +1,62 @@
+"""The functions' configuration, read once from the environment the SAM template sets.
+
+Only this module (and the AWS-facing modules it configures) reads environment variables; wire formats
+take everything as arguments.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+
+DEFAULT_MAX_BODY_BYTES = 256 * 1024
+
+
+def _int(env: Mapping[str, str], name: str, default: int) -> int:
+    value = env.get(name, "")
+    return int(value) if value.strip() else default
+
+
+@dataclass(frozen=True)
+class Settings:
+    stage: str = "dev"
+    partners: tuple[str, ...] = ()
+    inbound_queue_url: str = ""
+    outbound_queue_url: str = ""
+    outbound_dlq_url: str = ""
+    outcomes_table: str = ""
+    idempotency_table: str = ""
+    forward_timeout: float = 10.0
+    outcome_ttl_days: int = 30
+    max_receive_count: int = 5
+    max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
+    webhook_ttl_seconds: int = 86400
+    ca_bundle: str | None = None
+    base_url_overrides: Mapping[str, str] = field(default_factory=dict)
+
+    @classmethod
+    def from_environment(cls, env: Mapping[str, str] | None = None) -> Settings:
+        env = os.environ if env is None else env
+        prefix = "SEALGATE_BASE_URL_"
+        overrides = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix) and v}
+        return cls(
+            stage=env.get("STAGE", "dev"),
+            partners=tuple(p.strip() for p in env.get("SEALGATE_PARTNERS", "").split(",") if p.strip()),
+            inbound_queue_url=env.get("INBOUND_QUEUE_URL", ""),
+            outbound_queue_url=env.get("OUTBOUND_QUEUE_URL", ""),
+            outbound_dlq_url=env.get("OUTBOUND_DLQ_URL", ""),
+            outcomes_table=env.get("OUTCOMES_TABLE", ""),
+            idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
+            forward_timeout=float(env.get("FORWARD_TIMEOUT_SECONDS") or 10),
+            outcome_ttl_days=_int(env, "OUTCOME_TTL_DAYS", 30),
+            max_receive_count=_int(env, "OUTBOUND_MAX_RECEIVE_COUNT", 5),
+            max_body_bytes=_int(env, "SEALGATE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
+            ca_bundle=env.get("SEALGATE_CA_BUNDLE") or None,
+            base_url_overrides=overrides,
+        )
+
+    def base_url(self, partner: str, default: str) -> str:
+        """The partner's base URL: the profile's, unless the deployment overrides it (``SEALGATE_BASE_URL_<P>``)."""
+        url = self.base_url_overrides.get(partner, default)
+        return url if url.endswith("/") else url + "/"

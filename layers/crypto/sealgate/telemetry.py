@@ -1,0 +1,41 @@
+"""The functions' Logger and Metrics, created once and imported everywhere (Powertools, JSON logs, EMF).
+
+Metrics carry the ``service`` and ``stage`` dimensions (so two stages in one account never feed each other's
+alarms) and the template's alarms watch one series per name and stage; the partner breakdown of signature failures is a second, partner-dimensioned series (:func:`count`), and every
+action's detail is in the audit log (:mod:`sealgate.audit`).
+"""
+
+from __future__ import annotations
+
+import os
+
+from aws_lambda_powertools import Logger, Metrics
+from aws_lambda_powertools.metrics import MetricUnit, single_metric
+
+from sealgate import metric_names
+
+logger = Logger(
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME", metric_names.SERVICE), log_uncaught_exceptions=False
+)
+metrics = Metrics(
+    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", metric_names.NAMESPACE),
+    service=os.environ.get("POWERTOOLS_SERVICE_NAME", metric_names.SERVICE),
+)
+metrics.set_default_dimensions(stage=os.environ.get("STAGE", "dev"))
+
+
+def count(name: str, *, partner: str | None = None, value: int = 1) -> None:
+    """Add ``value`` to metric ``name``; with ``partner``, also to its partner-dimensioned series."""
+    metrics.add_metric(name=name, unit=MetricUnit.Count, value=value)
+    if partner is not None:
+        with single_metric(
+            name=name,
+            unit=MetricUnit.Count,
+            value=value,
+            namespace=metrics.namespace,
+            default_dimensions={
+                **metrics.default_dimensions,
+                "service": metrics.service or metric_names.SERVICE,
+            },
+        ) as metric:
+            metric.add_dimension(name="partner", value=partner)

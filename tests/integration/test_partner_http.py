@@ -1,0 +1,361 @@
+"""``sealgate.partner_http`` against real servers on 127.0.0.1.
+
+The HTTPS servers (``sealgate_local.https_server``, on the standard library's ``http.server``) trust nothing of
+the client: they record the request as their own parser read it. Failures the server cannot produce (a reset,
+a truncated body, a malformed status line) come from raw sockets scripted here.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import socket
+import ssl
+import struct
+import threading
+import time
+import traceback
+from collections.abc import Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from sealgate import partner_http
+from sealgate.errors import BadInput, InsecureUrl, PartnerUnreachable
+from sealgate.partner_http import PartnerResponse
+from sealgate_local.https_server import HttpsServer, Request, Response
+from sealgate_local.tls import Pki, make_throwaway_pki
+
+TIMEOUT = 0.5
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    return make_throwaway_pki(tmp_path_factory.mktemp("throwaway-pki"))
+
+
+@pytest.fixture
+def server(pki: Pki) -> Iterator[HttpsServer]:
+    with HttpsServer(pki=pki) as running:
+        yield running
+
+
+def get(server: HttpsServer, path: str = "/", **options: object) -> PartnerResponse:
+    arguments: dict[str, object] = {
+        "headers": {},
+        "body": None,
+        "timeout": 2.0,
+        "ca_bundle": server.ca_bundle,
+    }
+    arguments.update(options)
+    return partner_http.send("GET", server.url + path, **arguments)  # type: ignore[arg-type]
+
+
+def unreachable(call: Callable[[], object]) -> tuple[PartnerUnreachable, float]:
+    """The PartnerUnreachable ``call`` raises, and how long it took."""
+    started = time.monotonic()
+    with pytest.raises(PartnerUnreachable) as caught:
+        call()
+    return caught.value, time.monotonic() - started
+
+
+def formatted(error: BaseException) -> str:
+    """Everything a logger would print for ``error``: message, repr and the chained tracebacks."""
+    return "".join(traceback.format_exception(error)) + repr(error)
+
+
+@contextlib.contextmanager
+def raw_http_server(reply: Callable[[socket.socket], None]) -> Iterator[str]:
+    """A one-connection TCP server: reads the request head, then ``reply`` does what it likes with the socket."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    listener.settimeout(5)
+
+    def serve() -> None:
+        with contextlib.suppress(OSError), listener.accept()[0] as connection:
+            connection.settimeout(5)
+            head = b""
+            while b"\r\n\r\n" not in head and (chunk := connection.recv(4096)):
+                head += chunk
+            reply(connection)
+
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    finally:
+        thread.join(5)
+        listener.close()
+
+
+# --- Success -----------------------------------------------------------------------------------------------
+
+
+def test_success_with_the_throwaway_ca(server: HttpsServer) -> None:
+    response = get(server, "/health")
+    assert response.status == 200
+    assert response.body == b"ok"
+    assert response.headers["content-type"] == "text/plain"
+    assert all(name == name.lower() for name in response.headers)
+    assert response.elapsed_ms > 0
+    assert [request.path for request in server.requests] == ["/health"]
+
+
+def test_localhost_matches_the_certificate(server: HttpsServer) -> None:
+    url = server.url.replace("127.0.0.1", "localhost")
+    response = partner_http.send("GET", url, headers={}, body=None, timeout=2.0, ca_bundle=server.ca_bundle)
+    assert response.status == 200
+
+
+def test_request_arrives_byte_exact(server: HttpsServer) -> None:
+    body = bytes(range(256)) * 4 + b"\r\n\r\n0\r\n\r\n"
+    headers = {
+        "X-Login": "throwaway-login",
+        "X-Date": "2018-07-12T13:46:28.629Z",
+        "Authorization": "V2-HMAC-SHA256, Signature: 0a1b2c",
+        "Content-Type": "application/octet-stream",
+        "x-lower-case": "Value With  Two Spaces",
+    }
+    response = partner_http.send(
+        "POST",
+        server.url + "/v1/payments?a=1&b=%2F&c=",
+        headers=headers,
+        body=body,
+        timeout=2.0,
+        ca_bundle=server.ca_bundle,
+    )
+    assert response.status == 200
+    [request] = server.requests
+    assert (request.method, request.path, request.query) == ("POST", "/v1/payments", "a=1&b=%2F&c=")
+    assert request.body == body
+    for pair in headers.items():
+        assert pair in request.headers
+    assert request.header("content-length") == str(len(body))
+
+
+def test_response_arrives_byte_exact(server: HttpsServer) -> None:
+    body = bytes(range(256)) * 16
+    server.handler = lambda request: Response(201, {"X-Trace": "t-1", "Content-Type": "application/x"}, body)
+    response = get(server)
+    assert response.status == 201
+    assert response.body == body
+    assert response.headers["x-trace"] == "t-1"
+    assert response.headers["content-length"] == str(len(body))
+
+
+def test_chunked_response_is_read_whole(server: HttpsServer) -> None:
+    body = b"chunked body " * 100
+    server.handler = lambda request: Response(200, {"Transfer-Encoding": "chunked"}, body)
+    assert get(server).body == body
+
+
+def test_head_has_no_body(server: HttpsServer) -> None:
+    response = partner_http.send(
+        "HEAD", server.url + "/", headers={}, body=None, timeout=2.0, ca_bundle=server.ca_bundle
+    )
+    assert (response.status, response.body, response.headers["content-length"]) == (200, b"", "2")
+
+
+def test_redirect_is_not_followed(server: HttpsServer) -> None:
+    server.handler = lambda request: Response(302, {"Location": server.url + "/elsewhere"}, b"")
+    response = get(server, "/start")
+    assert response.status == 302
+    assert response.headers["location"] == server.url + "/elsewhere"
+    assert [request.path for request in server.requests] == ["/start"]
+
+
+# --- Statuses the caller retries ---------------------------------------------------------------------------
+
+
+def test_error500_is_returned_as_a_retryable_response(server: HttpsServer) -> None:
+    server.mode = "error500"
+    response = get(server)
+    assert response.status == 500
+    assert partner_http.is_retryable(response.status)
+    assert len(server.requests) == 1
+
+
+def test_throttle429_carries_a_parsable_retry_after(server: HttpsServer) -> None:
+    server.mode = "throttle429"
+    server.retry_after = "7"
+    response = get(server)
+    assert response.status == 429
+    assert partner_http.is_retryable(response.status)
+    assert partner_http.retry_after(response.headers) == 7.0
+    assert len(server.requests) == 1
+
+
+# --- TLS and schemes ---------------------------------------------------------------------------------------
+
+
+def test_without_the_ca_bundle_the_certificate_is_refused(server: HttpsServer) -> None:
+    error, _ = unreachable(lambda: get(server, ca_bundle=None))
+    assert error.message == "tls"
+    assert server.requests == []
+
+
+def test_a_bundle_of_another_ca_is_refused(server: HttpsServer, tmp_path: Path) -> None:
+    stranger = make_throwaway_pki(tmp_path)
+    error, _ = unreachable(lambda: get(server, ca_bundle=str(stranger.ca_cert)))
+    assert error.message == "tls"
+    assert server.requests == []
+
+
+def test_an_unreadable_ca_bundle_is_reported(server: HttpsServer, tmp_path: Path) -> None:
+    error, _ = unreachable(lambda: get(server, ca_bundle=str(tmp_path / "missing.pem")))
+    assert error.message == "ca bundle unreadable"
+
+
+def test_plain_http_needs_allow_http() -> None:
+    with HttpsServer(plain_http=True) as plain:
+        assert plain.url.startswith("http://")
+        with pytest.raises(InsecureUrl):
+            partner_http.send("GET", plain.url + "/", headers={}, body=None, timeout=2.0)
+        assert plain.requests == []
+        response = partner_http.send(
+            "GET", plain.url + "/", headers={}, body=None, timeout=2.0, allow_http=True
+        )
+        assert response.status == 200
+        assert len(plain.requests) == 1
+
+
+def test_tls_contexts_are_cached_per_bundle(server: HttpsServer, monkeypatch: pytest.MonkeyPatch) -> None:
+    created: list[str | None] = []
+    original = ssl.create_default_context
+
+    def counting(*args: object, cafile: str | None = None, **kwargs: object) -> ssl.SSLContext:
+        created.append(cafile)
+        return original(*args, cafile=cafile, **kwargs)  # type: ignore[arg-type]
+
+    partner_http._tls_context.cache_clear()
+    monkeypatch.setattr(ssl, "create_default_context", counting)
+    try:
+        for _ in range(3):
+            assert get(server).status == 200
+    finally:
+        partner_http._tls_context.cache_clear()
+    assert created == [server.ca_bundle]
+
+
+# --- Time and size limits ----------------------------------------------------------------------------------
+
+
+def test_hang_is_cut_at_the_timeout(server: HttpsServer) -> None:
+    server.mode = "hang"
+    error, took = unreachable(lambda: get(server, timeout=TIMEOUT))
+    assert error.message == "timeout"
+    assert TIMEOUT * 0.8 <= took < TIMEOUT + 1.0
+    assert len(server.requests) == 1
+
+
+def test_a_trickled_body_is_cut_at_the_deadline(server: HttpsServer) -> None:
+    # One byte every 50 ms: every read succeeds well within the timeout, the whole body would take 50 s.
+    server.mode = "trickle"
+    server.trickle_interval = 0.05
+    server.handler = lambda request: Response(200, {}, b"x" * 1000)
+    error, took = unreachable(lambda: get(server, timeout=TIMEOUT))
+    assert error.message == "timeout"
+    assert TIMEOUT * 0.8 <= took < TIMEOUT + 1.0
+
+
+@pytest.mark.parametrize("headers", [{}, {"Transfer-Encoding": "chunked"}], ids=["declared", "chunked"])
+def test_a_body_over_the_limit_is_refused(server: HttpsServer, headers: dict[str, str]) -> None:
+    server.handler = lambda request: Response(200, headers, b"y" * 1001)
+    error, _ = unreachable(lambda: get(server, max_response_bytes=1000))
+    assert error.message == "response too large"
+
+
+@pytest.mark.parametrize("headers", [{}, {"Transfer-Encoding": "chunked"}], ids=["declared", "chunked"])
+def test_a_body_at_the_limit_is_accepted(server: HttpsServer, headers: dict[str, str]) -> None:
+    server.handler = lambda request: Response(200, headers, b"y" * 1000)
+    assert get(server, max_response_bytes=1000).body == b"y" * 1000
+
+
+# --- Connection failures -----------------------------------------------------------------------------------
+
+
+def test_nothing_listening_is_refused() -> None:
+    with socket.socket() as bound:  # bound, never listening: the kernel refuses connections to it
+        bound.bind(("127.0.0.1", 0))
+        url = f"https://127.0.0.1:{bound.getsockname()[1]}/"
+        error, _ = unreachable(lambda: partner_http.send("GET", url, headers={}, body=None, timeout=TIMEOUT))
+    assert error.message == "refused"
+
+
+def test_a_reset_connection_is_reported() -> None:
+    def reset(connection: socket.socket) -> None:
+        connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+    with raw_http_server(reset) as url:
+        error, _ = unreachable(
+            lambda: partner_http.send("GET", url, headers={}, body=None, timeout=2.0, allow_http=True)
+        )
+    assert error.message == "reset"
+
+
+def test_a_truncated_body_is_reported_as_reset() -> None:
+    def truncate(connection: socket.socket) -> None:
+        connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
+
+    with raw_http_server(truncate) as url:
+        error, _ = unreachable(
+            lambda: partner_http.send("GET", url, headers={}, body=None, timeout=2.0, allow_http=True)
+        )
+    assert error.message == "reset"
+
+
+def test_a_malformed_status_line_is_not_quoted() -> None:
+    def garbage(connection: socket.socket) -> None:
+        connection.sendall(b"partner-private-garbage\r\n\r\n")
+
+    with raw_http_server(garbage) as url:
+        error, _ = unreachable(
+            lambda: partner_http.send("GET", url, headers={}, body=None, timeout=2.0, allow_http=True)
+        )
+    assert error.message == "bad response"
+    assert "partner-private-garbage" not in formatted(error)
+
+
+# --- Nothing sensitive in errors ---------------------------------------------------------------------------
+
+
+def test_failures_never_quote_the_query_headers_or_body(server: HttpsServer) -> None:
+    server.mode = "hang"
+    error, _ = unreachable(
+        lambda: partner_http.send(
+            "POST",
+            server.url + "/pay?token=secret-in-query",
+            headers={"Authorization": "secret-in-header"},
+            body=b"secret-in-body",
+            timeout=TIMEOUT,
+            ca_bundle=server.ca_bundle,
+        )
+    )
+    text = formatted(error)
+    for secret in ("secret-in-query", "secret-in-header", "secret-in-body"):
+        assert secret not in text
+    [request] = server.requests
+    assert request.query == "token=secret-in-query"  # it was sent, just never quoted
+
+
+@pytest.mark.parametrize(
+    "headers",
+    [
+        {"X-Key": "secret-value\r\nX-Injected: 1"},
+        {"X-Key\r\nX-Injected": "secret-value"},
+        {"X-Key": "secret-é€"},
+    ],
+    ids=["crlf-in-value", "crlf-in-name", "not-latin-1"],
+)
+def test_a_malformed_header_is_bad_input_without_its_value(
+    server: HttpsServer, headers: dict[str, str]
+) -> None:
+    with pytest.raises(BadInput) as caught:
+        get(server, headers=headers)
+    assert "secret-value" not in formatted(caught.value)
+    assert "secret-" not in formatted(caught.value)
+    assert server.requests == []
+
+
+def test_a_recorded_request_exposes_headers_case_insensitively() -> None:
+    request = Request("GET", "/", "", (("X-Trace", "a"), ("x-trace", "b")), b"")
+    assert request.header("X-TRACE") == "a"
+    assert request.header("missing") is None

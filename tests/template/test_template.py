@@ -1,0 +1,580 @@
+"""template.yaml after the SAM transform: handlers, layer, least privilege, queues, alarms, routes, events."""
+
+from __future__ import annotations
+
+import ast
+import json
+import re
+import tomllib
+from collections import defaultdict
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from sealgate import metric_names
+from tests.template.conftest import ROOT, Template
+
+LAYER_SOURCE = ROOT / "layers" / "crypto"
+PROFILES = LAYER_SOURCE / "sealgate" / "profiles"
+SECRET_ARN = (
+    "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:sealgate/${Stage}/%s-??????"
+)
+# The only managed policies SAM may attach (AWS-managed; logs, X-Ray and SQS polling have no narrower form).
+BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
+XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
+SQS_POLLER = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
+EVENT_BODY_KEYS = {"partner", "operation", "payload", "idempotency_key"}
+
+
+# --- helpers over the translated template ---
+
+
+def of_type(template: Template, kind: str) -> dict[str, dict[str, Any]]:
+    return {name: r for name, r in template["Resources"].items() if r["Type"] == kind}
+
+
+def functions(cfn: Template) -> dict[str, dict[str, Any]]:
+    """Lambda functions by logical id: their properties."""
+    return {name: r["Properties"] for name, r in of_type(cfn, "AWS::Lambda::Function").items()}
+
+
+def environment(function: dict[str, Any]) -> dict[str, Any]:
+    variables: dict[str, Any] = function["Environment"]["Variables"]
+    return variables
+
+
+def partners(function: dict[str, Any]) -> set[str]:
+    return set(environment(function)["SEALGATE_PARTNERS"].split(","))
+
+
+def as_list(value: Any) -> list[Any]:
+    return value if isinstance(value, list) else [value]
+
+
+def statements(cfn: Template, role: str) -> list[dict[str, Any]]:
+    """Every statement of the role's inline policies."""
+    found = []
+    for policy in cfn["Resources"][role]["Properties"].get("Policies", []):
+        found.extend(as_list(policy["PolicyDocument"]["Statement"]))
+    return found
+
+
+def role_of(function: dict[str, Any]) -> str:
+    getatt = function["Role"]["Fn::GetAtt"]
+    assert getatt[1] == "Arn"
+    return str(getatt[0])
+
+
+def sub_text(value: Any) -> str:
+    """The text of a (possibly nested) ``Fn::Sub``, with its local variables substituted."""
+    if isinstance(value, str):
+        return value
+    sub = value["Fn::Sub"]
+    if isinstance(sub, str):
+        return sub
+    text, variables = sub
+    for name, inner in variables.items():
+        text = text.replace(f"${{{name}}}", sub_text(inner))
+    return str(text)
+
+
+def getatt_targets(resources: Any) -> set[str]:
+    """Logical ids of ``Fn::GetAtt [X, Arn]`` resources; fails on anything else (literal ARN, wildcard)."""
+    targets = set()
+    for resource in as_list(resources):
+        assert set(resource) == {"Fn::GetAtt"}, resource
+        assert resource["Fn::GetAtt"][1] == "Arn"
+        targets.add(resource["Fn::GetAtt"][0])
+    return targets
+
+
+def env_refs(function: dict[str, Any]) -> set[str]:
+    """Resources the function's environment names (``Ref``), i.e. the ones its code is told to use."""
+    return {v["Ref"] for v in environment(function).values() if isinstance(v, dict) and "Ref" in v}
+
+
+def api_routes(cfn: Template) -> dict[tuple[str, str], dict[str, Any]]:
+    """(METHOD, path) -> the OpenAPI operation, from the one REST API."""
+    (api,) = of_type(cfn, "AWS::ApiGateway::RestApi").values()
+    return {
+        (method.upper(), path): operation
+        for path, methods in api["Properties"]["Body"]["paths"].items()
+        for method, operation in methods.items()
+    }
+
+
+def route_function(operation: dict[str, Any]) -> str:
+    uri = operation["x-amazon-apigateway-integration"]["uri"]["Fn::Sub"]
+    match = re.search(r"\$\{(\w+)\.Arn\}", uri)
+    assert match, uri
+    return match.group(1)
+
+
+def watched_metrics(alarm: dict[str, Any]) -> Iterator[dict[str, Any]]:
+    """Every metric an alarm reads: its own, or those of its metric-math queries."""
+    if "MetricName" in alarm:
+        yield {k: alarm.get(k, []) for k in ("Namespace", "MetricName", "Dimensions")}
+    for query in alarm.get("Metrics", []):
+        if "MetricStat" in query:
+            metric = query["MetricStat"]["Metric"]
+            yield {k: metric.get(k, []) for k in ("Namespace", "MetricName", "Dimensions")}
+
+
+def alarms(cfn: Template) -> dict[str, dict[str, Any]]:
+    return {name: r["Properties"] for name, r in of_type(cfn, "AWS::CloudWatch::Alarm").items()}
+
+
+def profile(partner: str) -> dict[str, Any]:
+    data: dict[str, Any] = json.loads((PROFILES / f"{partner}.json").read_text(encoding="utf-8"))
+    return data
+
+
+def defines(source: Path, name: str) -> bool:
+    """Whether the module binds ``name`` at top level (def, assignment, import), read without importing it."""
+    tree = ast.parse(source.read_text(encoding="utf-8"))
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef) and node.name == name:
+            return True
+        if isinstance(node, ast.Assign) and any(
+            isinstance(t, ast.Name) and t.id == name for t in node.targets
+        ):
+            return True
+        if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name) and node.target.id == name:
+            return True
+        if isinstance(node, ast.ImportFrom) and any((a.asname or a.name) == name for a in node.names):
+            return True
+    return False
+
+
+# --- functions and layer ---
+
+
+def test_every_handler_resolves_to_a_file_with_the_handler(sam_template: Template, cfn: Template) -> None:
+    assert set(functions(cfn)) == {"EncryptFunction", "SignFunction", "ForwardFunction"}
+    for name, function in functions(cfn).items():
+        code_uri = ROOT / sam_template["Resources"][name]["Properties"]["CodeUri"]
+        module, _, attribute = function["Handler"].rpartition(".")
+        source = code_uri / (module.replace(".", "/") + ".py")
+        assert source.is_file(), f"{name}: {source} is missing"
+        assert defines(source, attribute), f"{name}: {source} has no {attribute}"
+
+
+def test_every_function_runs_python313_on_arm64_with_the_layer(sam_template: Template, cfn: Template) -> None:
+    (layer_id,) = of_type(cfn, "AWS::Lambda::LayerVersion")
+    assert layer_id.startswith("CryptoLayer")
+    for name, function in functions(cfn).items():
+        assert function["Runtime"] == "python3.13", name
+        assert function["Architectures"] == ["arm64"], name
+        assert function["Layers"] == [{"Ref": layer_id}], name
+        assert function["TracingConfig"] == {"Mode": "Active"}, name
+        assert function["MemorySize"] == 512, name
+        assert function["Timeout"] == (30 if name == "ForwardFunction" else 10), name
+        log_group = cfn["Resources"][function["LoggingConfig"]["LogGroup"]["Ref"]]
+        assert log_group["Type"] == "AWS::Logs::LogGroup"
+        assert log_group["Properties"]["RetentionInDays"] > 0
+        # Dependencies come from the layer only: a function's requirements.txt lists nothing.
+        requirements = ROOT / sam_template["Resources"][name]["Properties"]["CodeUri"] / "requirements.txt"
+        lines = requirements.read_text(encoding="utf-8").splitlines()
+        assert [line for line in lines if line.strip() and not line.lstrip().startswith("#")] == []
+
+
+def test_the_layer_builds_the_sealgate_package_for_python313_arm64(sam_template: Template) -> None:
+    layer = sam_template["Resources"]["CryptoLayer"]
+    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
+    assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
+    content = ROOT / layer["Properties"]["ContentUri"]
+    assert content.resolve() == LAYER_SOURCE.resolve()
+    assert (content / "sealgate" / "__init__.py").is_file()
+    assert (content / "requirements.txt").is_file()
+
+
+def test_environment_names_what_each_function_uses(cfn: Template) -> None:
+    common = {
+        "STAGE",
+        "POWERTOOLS_SERVICE_NAME",
+        "POWERTOOLS_METRICS_NAMESPACE",
+        "POWERTOOLS_LOG_LEVEL",
+        "SEALGATE_SECRET_PREFIX",
+        "SEALGATE_SECRETS_MAX_AGE",
+        "SEALGATE_PARTNERS",
+        "SEALGATE_CA_BUNDLE",
+    }
+    expected = {
+        "EncryptFunction": common,
+        "SignFunction": common | {"INBOUND_QUEUE_URL", "IDEMPOTENCY_TABLE"},
+        "ForwardFunction": common
+        | {
+            "OUTBOUND_QUEUE_URL",
+            "OUTBOUND_DLQ_URL",
+            "OUTBOUND_MAX_RECEIVE_COUNT",
+            "OUTCOMES_TABLE",
+            "IDEMPOTENCY_TABLE",
+            "FORWARD_TIMEOUT_SECONDS",
+            "OUTCOME_TTL_DAYS",
+        },
+    }
+    for name, function in functions(cfn).items():
+        env = environment(function)
+        assert set(env) == expected[name], name
+        # The metrics the code emits land where the alarms look.
+        assert env["POWERTOOLS_METRICS_NAMESPACE"] == metric_names.NAMESPACE
+        assert env["POWERTOOLS_SERVICE_NAME"] == metric_names.SERVICE
+        assert env["SEALGATE_SECRET_PREFIX"] == {"Fn::Sub": "sealgate/${Stage}/"}
+        for partner in partners(function):
+            assert (PROFILES / f"{partner}.json").is_file(), f"{name}: no profile for {partner}"
+
+
+# --- least privilege ---
+
+
+def test_each_role_reads_exactly_the_secrets_of_its_partners(cfn: Template) -> None:
+    for name, function in functions(cfn).items():
+        arns: set[str] = set()
+        for statement in statements(cfn, role_of(function)):
+            if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
+                assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+                arns.update(sub_text(resource) for resource in as_list(statement["Resource"]))
+        assert arns == {SECRET_ARN % partner for partner in partners(function)}, name
+
+
+def test_no_wildcard_in_any_generated_policy(cfn: Template) -> None:
+    roles = of_type(cfn, "AWS::IAM::Role")
+    assert roles
+    for name in roles:
+        for statement in statements(cfn, name):
+            assert statement["Effect"] == "Allow"
+            assert not {"NotAction", "NotResource", "Principal"} & set(statement), (name, statement)
+            assert "*" not in json.dumps(statement["Action"]), (name, statement["Action"])
+            assert "*" not in json.dumps(statement["Resource"]), (name, statement["Resource"])
+
+
+def test_managed_policies_are_only_the_ones_sam_requires(cfn: Template) -> None:
+    for name, function in functions(cfn).items():
+        managed = cfn["Resources"][role_of(function)]["Properties"]["ManagedPolicyArns"]
+        expected = [BASIC, XRAY] + ([SQS_POLLER] if name == "ForwardFunction" else [])
+        assert sorted(managed) == sorted(expected), name
+
+
+def test_roles_touch_only_the_queues_and_tables_their_environment_names(cfn: Template) -> None:
+    touched: dict[str, set[str]] = defaultdict(set)
+    for name, function in functions(cfn).items():
+        for statement in statements(cfn, role_of(function)):
+            services = {action.split(":")[0] for action in as_list(statement["Action"])}
+            if services & {"sqs", "dynamodb"}:
+                targets = getatt_targets(statement["Resource"])
+                assert targets <= env_refs(function), (name, targets)
+                touched[name] |= targets
+    assert touched["EncryptFunction"] == set()
+    assert touched["SignFunction"] == {"InboundQueue", "IdempotencyTable"}
+    assert touched["ForwardFunction"] == {
+        "OutboundQueue",
+        "OutboundDeadLetterQueue",
+        "OutcomesTable",
+        "IdempotencyTable",
+    }
+
+
+# --- queues and tables ---
+
+
+def test_outbound_queue_feeds_forward_with_partial_batch_failures(cfn: Template) -> None:
+    (mapping,) = of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    properties = mapping["Properties"]
+    assert properties["FunctionName"] == {"Ref": "ForwardFunction"}
+    assert properties["EventSourceArn"] == {"Fn::GetAtt": ["OutboundQueue", "Arn"]}
+    assert properties["FunctionResponseTypes"] == ["ReportBatchItemFailures"]
+    assert properties["BatchSize"] == 10
+
+
+def test_outbound_visibility_covers_six_forward_timeouts(cfn: Template) -> None:
+    forward = functions(cfn)["ForwardFunction"]
+    queue = cfn["Resources"]["OutboundQueue"]["Properties"]
+    assert queue["VisibilityTimeout"] >= 6 * forward["Timeout"]
+    # One partner call must fit in the function's time, with room for the queue and table calls around it.
+    assert cfn["Parameters"]["ForwardTimeoutSeconds"]["MaxValue"] < forward["Timeout"]
+
+
+@pytest.mark.parametrize(
+    ("queue", "dead_letter"),
+    [("OutboundQueue", "OutboundDeadLetterQueue"), ("InboundQueue", "InboundDeadLetterQueue")],
+)
+def test_queues_dead_letter_after_five_receives(cfn: Template, queue: str, dead_letter: str) -> None:
+    redrive = cfn["Resources"][queue]["Properties"]["RedrivePolicy"]
+    assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": [dead_letter, "Arn"]}, "maxReceiveCount": 5}
+    assert cfn["Resources"][dead_letter]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
+    for name in (queue, dead_letter):
+        assert cfn["Resources"][name]["Properties"]["SqsManagedSseEnabled"] is True, name
+
+
+def test_forward_knows_the_outbound_max_receive_count(cfn: Template) -> None:
+    redrive = cfn["Resources"]["OutboundQueue"]["Properties"]["RedrivePolicy"]
+    forward = environment(functions(cfn)["ForwardFunction"])
+    assert forward["OUTBOUND_MAX_RECEIVE_COUNT"] == str(redrive["maxReceiveCount"])
+    assert forward["OUTBOUND_DLQ_URL"] == {"Ref": "OutboundDeadLetterQueue"}
+
+
+@pytest.mark.parametrize(
+    ("table", "ttl"), [("OutcomesTable", "expires_at"), ("IdempotencyTable", "expiration")]
+)
+def test_tables(cfn: Template, table: str, ttl: str) -> None:
+    properties = cfn["Resources"][table]["Properties"]
+    assert properties["KeySchema"] == [{"AttributeName": "id", "KeyType": "HASH"}]
+    assert properties["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
+    assert properties["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
+    assert properties["BillingMode"] == "PAY_PER_REQUEST"
+    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
+
+
+# --- alarms ---
+
+
+def test_alarms_watch_metrics_the_code_emits(cfn: Template) -> None:
+    constants = {value: key for key, value in vars(metric_names).items() if key.isupper() and key != "ALL"}
+    sources = [
+        path
+        for base in (ROOT / "layers" / "crypto" / "sealgate", ROOT / "functions")
+        for path in base.rglob("*.py")
+        if path.name != "metric_names.py"
+    ]
+    code = "\n".join(path.read_text(encoding="utf-8") for path in sources)
+    watched = set()
+    for name, alarm in alarms(cfn).items():
+        for metric in watched_metrics(alarm):
+            if metric["Namespace"] != metric_names.NAMESPACE:
+                continue
+            assert metric["MetricName"] in metric_names.ALL, (name, metric["MetricName"])
+            assert metric["Dimensions"] == [
+                {"Name": "service", "Value": metric_names.SERVICE},
+                {"Name": "stage", "Value": {"Ref": "Stage"}},
+            ], name
+            watched.add(metric["MetricName"])
+    assert watched == {
+        metric_names.SIGNATURE_CHECK_FAILED,
+        metric_names.FORWARD_DELIVERED,
+        metric_names.FORWARD_FAILED,
+        metric_names.KEY_LOAD_FAILED,
+    }
+    for metric in watched:
+        emitted = re.search(rf"\b{constants[metric]}\b|[\"']{metric}[\"']", code)
+        assert emitted, f"{metric} is alarmed on but nothing in the layer or the functions emits it"
+
+
+def test_alarm_thresholds_and_windows(cfn: Template) -> None:
+    found = alarms(cfn)
+    signature = found["SignatureFailuresAlarm"]
+    assert signature["Threshold"] == {"Ref": "SignatureFailureThreshold"}
+    assert (signature["Statistic"], signature["Period"], signature["EvaluationPeriods"]) == ("Sum", 300, 1)
+    assert signature["ComparisonOperator"] == "GreaterThanOrEqualToThreshold"
+    assert signature["TreatMissingData"] == "notBreaching"
+
+    rate = found["ForwardFailureRateAlarm"]
+    assert rate["Threshold"] == {"Ref": "ForwardFailureRatePercent"}
+    queries = {query["Id"]: query for query in rate["Metrics"]}
+    (expression,) = [query for query in rate["Metrics"] if query.get("ReturnData")]
+    assert expression["Expression"] == "100 * FILL(failed, 0) / (FILL(delivered, 0) + FILL(failed, 0))"
+    assert queries["failed"]["MetricStat"]["Metric"]["MetricName"] == metric_names.FORWARD_FAILED
+    assert queries["delivered"]["MetricStat"]["Metric"]["MetricName"] == metric_names.FORWARD_DELIVERED
+    assert {queries[i]["MetricStat"]["Period"] for i in ("failed", "delivered")} == {300}
+
+    dead_letter_alarms = {
+        "OutboundDeadLetterAlarm": "OutboundDeadLetterQueue",
+        "InboundDeadLetterAlarm": "InboundDeadLetterQueue",
+    }
+    for alarm, queue in dead_letter_alarms.items():
+        properties = found[alarm]
+        assert properties["Namespace"] == "AWS/SQS"
+        assert properties["MetricName"] == "ApproximateNumberOfMessagesVisible"
+        assert properties["Dimensions"] == [
+            {"Name": "QueueName", "Value": {"Fn::GetAtt": [queue, "QueueName"]}}
+        ]
+        assert (properties["Threshold"], properties["ComparisonOperator"]) == (
+            1,
+            "GreaterThanOrEqualToThreshold",
+        )
+
+    assert found["KeyLoadFailuresAlarm"]["Threshold"] == 1
+    for function in functions(cfn):
+        errors = found[f"{function}ErrorsAlarm"]
+        assert (errors["Namespace"], errors["MetricName"]) == ("AWS/Lambda", "Errors")
+        assert errors["Dimensions"] == [{"Name": "FunctionName", "Value": {"Ref": function}}]
+        assert (errors["Threshold"], errors["ComparisonOperator"]) == (1, "GreaterThanOrEqualToThreshold")
+
+
+def test_every_alarm_notifies_the_topic_and_email_is_optional(cfn: Template) -> None:
+    for name, alarm in alarms(cfn).items():
+        assert alarm["AlarmActions"] == [{"Ref": "AlarmTopic"}], name
+        assert alarm["OKActions"] == [{"Ref": "AlarmTopic"}], name
+    subscription = cfn["Resources"]["AlarmEmailSubscription"]
+    assert subscription["Condition"] == "HasAlarmEmail"
+    assert subscription["Properties"]["Endpoint"] == {"Ref": "AlarmEmail"}
+    assert cfn["Conditions"]["HasAlarmEmail"] == {"Fn::Not": [{"Fn::Equals": [{"Ref": "AlarmEmail"}, ""]}]}
+
+
+# --- API ---
+
+
+def test_only_the_webhook_route_is_unauthenticated(cfn: Template) -> None:
+    public = set()
+    for route, operation in api_routes(cfn).items():
+        # No integration credentials: API Gateway invokes through the function's resource policy.
+        assert "credentials" not in operation["x-amazon-apigateway-integration"], route
+        if operation.get("security") != [{"AWS_IAM": []}]:
+            public.add(route)
+    assert public == {("POST", "/v1/webhooks/{partner}")}
+
+
+def test_routes_and_the_functions_behind_them(cfn: Template) -> None:
+    assert {route: route_function(op) for route, op in api_routes(cfn).items()} == {
+        ("POST", "/v1/encrypt/{partner}"): "EncryptFunction",
+        ("POST", "/v1/decrypt/{partner}"): "EncryptFunction",
+        ("POST", "/v1/sign/{partner}"): "SignFunction",
+        ("POST", "/v1/webhooks/{partner}"): "SignFunction",
+        ("POST", "/v1/forward/{target}"): "ForwardFunction",
+        ("GET", "/v1/forward/{target}"): "ForwardFunction",
+    }
+
+
+def test_no_two_path_variables_share_a_level(cfn: Template) -> None:
+    """API Gateway refuses /a/{x} beside /a/{y} when deploying ("only one is allowed"); cfn-lint misses it."""
+    variables: dict[str, set[str]] = defaultdict(set)
+    for _, path in api_routes(cfn):
+        parts = path.strip("/").split("/")
+        for depth, part in enumerate(parts):
+            if part.startswith("{"):
+                variables["/".join(parts[:depth])].add(part)
+    for parent, names in variables.items():
+        assert len(names) == 1, f"/{parent} has sibling path variables {sorted(names)}"
+
+
+# --- events/ ---
+
+
+def api_events(events: dict[str, dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    return {name: event for name, event in events.items() if "httpMethod" in event}
+
+
+def test_every_route_and_partner_has_an_event(cfn: Template, events: dict[str, dict[str, Any]]) -> None:
+    covered = defaultdict(set)
+    for event in api_events(events).values():
+        parameters = event["pathParameters"] or {}
+        route = (event["httpMethod"], event["resource"])
+        # POST /v1/forward/{target} names a partner; GET /v1/forward/{target} names an outcome id.
+        partner = parameters.get("partner") or (parameters.get("target") if route[0] == "POST" else None)
+        covered[route].add(partner)
+    routes = api_routes(cfn)
+    for route, operation in routes.items():
+        served = partners(functions(cfn)[route_function(operation)])
+        if (
+            route[0] == "POST"
+            and route[1].endswith(("/{partner}", "/{target}"))
+            and "webhooks" not in route[1]
+        ):
+            assert covered[route] == served, route
+        elif route[0] == "GET":
+            assert covered[route], f"no event in events/ for {route}"
+        else:
+            assert covered[route], f"no event in events/ for {route}"
+            assert covered[route] <= served, route
+    assert set(covered) <= set(routes), f"events for routes the template lacks: {set(covered) - set(routes)}"
+
+
+def test_api_events_are_consistent_rest_proxy_events(
+    cfn: Template, events: dict[str, dict[str, Any]]
+) -> None:
+    routes = api_routes(cfn)
+    assert api_events(events)
+    for name, event in api_events(events).items():
+        route = (event["httpMethod"], event["resource"])
+        context = event["requestContext"]
+        assert (context["httpMethod"], context["resourcePath"]) == route, name
+        path = event["resource"]
+        for key, value in event["pathParameters"].items():
+            path = path.replace(f"{{{key}}}", value)
+        assert event["path"] == path, name
+        assert context["path"] == f"/{context['stage']}{path}", name
+        assert set(re.findall(r"\{(\w+)\}", event["resource"])) == set(event["pathParameters"]), name
+        assert context["requestId"], name
+        assert context["identity"]["sourceIp"], name
+        assert event["isBase64Encoded"] is False, name
+        if routes[route].get("security") == [{"AWS_IAM": []}]:
+            assert context["identity"]["userArn"].startswith("arn:aws:sts::"), name
+            assert context["identity"]["caller"], name
+            assert event["headers"]["Authorization"].startswith("AWS4-HMAC-SHA256 "), name
+        else:
+            assert context["identity"]["userArn"] is None, name
+        if event["httpMethod"] == "GET":
+            assert event["body"] is None, name
+        else:
+            assert isinstance(json.loads(event["body"]), dict | list), name
+
+
+def test_sqs_batch_event_carries_forward_messages(cfn: Template, events: dict[str, dict[str, Any]]) -> None:
+    records = events["sqs-forward-batch.json"]["Records"]
+    served = partners(functions(cfn)["ForwardFunction"])
+    assert 1 < len(records) <= 10
+    assert len({record["messageId"] for record in records}) == len(records)
+    for record in records:
+        assert record["eventSource"] == "aws:sqs"
+        assert record["eventSourceARN"].startswith("arn:aws:sqs:")
+        body = json.loads(record["body"])
+        assert set(body) == EVENT_BODY_KEYS
+        assert body["partner"] in served
+        assert body["operation"] in profile(body["partner"])["operations"]
+    assert {json.loads(record["body"])["partner"] for record in records} == served
+
+
+def test_forward_events_name_operations_their_partner_has(events: dict[str, dict[str, Any]]) -> None:
+    enqueues = [
+        e
+        for e in api_events(events).values()
+        if e["resource"] == "/v1/forward/{target}" and e["httpMethod"] == "POST"
+    ]
+    assert enqueues
+    for event in enqueues:
+        operation = json.loads(event["body"])["operation"]
+        assert operation in profile(event["pathParameters"]["target"])["operations"]
+
+
+# --- parameters, outputs, samconfig ---
+
+
+def test_parameters_and_outputs(cfn: Template) -> None:
+    parameters = cfn["Parameters"]
+    assert {name: parameters[name]["Default"] for name in parameters} == {
+        "Stage": "dev",
+        "AlarmEmail": "",
+        "SignatureFailureThreshold": 5,
+        "ForwardFailureRatePercent": 10,
+        "ForwardTimeoutSeconds": 10,
+        "SecretsMaxAgeSeconds": 300,
+        "OutcomeTtlDays": 30,
+    }
+    assert re.fullmatch(parameters["Stage"]["AllowedPattern"], "dev")
+    assert not re.fullmatch(parameters["Stage"]["AllowedPattern"], "Prod")
+    assert {
+        "ApiUrl",
+        "OutboundQueueUrl",
+        "OutboundDeadLetterQueueUrl",
+        "InboundQueueUrl",
+        "OutcomesTableName",
+        "AlarmTopicArn",
+    } <= set(cfn["Outputs"])
+
+
+def test_samconfig_environments() -> None:
+    config = tomllib.loads((ROOT / "samconfig.toml").read_text(encoding="utf-8"))
+    for env, stage, confirm in (("default", "dev", False), ("prod", "prod", True)):
+        deploy = config[env]["deploy"]["parameters"]
+        assert config[env]["global"]["parameters"]["stack_name"] == f"sealgate-{stage}"
+        assert deploy["parameter_overrides"] == f"Stage={stage}"
+        assert deploy["confirm_changeset"] is confirm
+        assert deploy["capabilities"] == "CAPABILITY_IAM"
+        assert deploy["resolve_s3"] is True
+    text = json.dumps(config)
+    for key in ("region", "profile", "s3_bucket"):
+        assert f'"{key}"' not in text, f"samconfig.toml pins {key}; it belongs to the user's profile"
+    assert not re.search(r"\b\d{12}\b", text), "samconfig.toml names an account"
