@@ -3,7 +3,7 @@ PY := .venv/bin/python
 STAMP := .venv/.installed
 TOOLS_STAMP := .tools/sam/.installed
 
-.PHONY: setup test lint typecheck unit bench clean
+.PHONY: setup test lint typecheck unit compat bench clean
 
 setup: $(STAMP)
 
@@ -14,6 +14,11 @@ $(STAMP): pyproject.toml layers/crypto/requirements.txt scripts/setup.sh
 ## test: lint, type-check and run every test (unit, interop, integration, template; SAM tools included)
 test: $(STAMP) $(TOOLS_STAMP) lint typecheck
 	$(PY) -m pytest -n 2 tests
+	bash scripts/compat.sh
+
+## compat: the layer's unit and interop tests on Python 3.11 (the oldest supported), in .venv311/
+compat:
+	bash scripts/compat.sh
 
 lint: $(STAMP)
 	$(PY) -m ruff check .
@@ -30,7 +35,7 @@ bench: $(STAMP)
 	$(PY) scripts/bench.py
 
 clean:
-	rm -rf .venv .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
+	rm -rf .venv .venv311 .tools .aws-sam .pytest_cache .mypy_cache .ruff_cache .hypothesis
 
 # --- SAM: aws-sam-cli and cfn-lint live in .tools/sam/ (they pin exact boto3 versions; kept out of .venv) ---
 
@@ -52,3 +57,19 @@ validate: $(TOOLS_STAMP)
 ## sam-build: sam build (layer and functions for python3.13 on arm64) into .aws-sam/build/
 sam-build: $(TOOLS_STAMP)
 	bash scripts/sam.sh build
+
+# --- Local stack: moto, partner sandboxes, the functions, a local API Gateway and SQS poller (no AWS account) ---
+
+.PHONY: demo demo-built run
+
+## demo: start the local stack, run one flow per partner end to end, print the table; exit 0 if all verified
+demo: $(STAMP)
+	$(PY) -m sealgate_local demo
+
+## demo-built: sam build, then the same demo against the built artifacts (.aws-sam/build)
+demo-built: sam-build $(STAMP)
+	$(PY) -m sealgate_local demo --built
+
+## run: start the local stack and keep it up (Ctrl-C stops it); prints the base URL and a curl per route
+run: $(STAMP)
+	$(PY) -m sealgate_local run

@@ -64,9 +64,10 @@ def formatted(error: BaseException) -> str:
 
 
 @contextlib.contextmanager
-def raw_http_server(reply: Callable[[socket.socket], None]) -> Iterator[str]:
+def raw_http_server(reply: Callable[[socket.socket, bytes], None], host: str = "127.0.0.1") -> Iterator[str]:
     """A one-connection TCP server: reads the request head, then ``reply`` does what it likes with the socket."""
-    listener = socket.create_server(("127.0.0.1", 0))
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.create_server((host, 0), family=family)
     listener.settimeout(5)
 
     def serve() -> None:
@@ -75,15 +76,23 @@ def raw_http_server(reply: Callable[[socket.socket], None]) -> Iterator[str]:
             head = b""
             while b"\r\n\r\n" not in head and (chunk := connection.recv(4096)):
                 head += chunk
-            reply(connection)
+            reply(connection, head)
 
     thread = threading.Thread(target=serve, daemon=True)
     thread.start()
     try:
-        yield f"http://127.0.0.1:{listener.getsockname()[1]}/"
+        yield f"http://{'[' + host + ']' if ':' in host else host}:{listener.getsockname()[1]}/"
     finally:
         thread.join(5)
         listener.close()
+
+
+def require_ipv6_loopback() -> None:
+    try:
+        with socket.socket(socket.AF_INET6) as probe:
+            probe.bind(("::1", 0))
+    except OSError:
+        pytest.skip("::1 is not available on this host")
 
 
 # --- Success -----------------------------------------------------------------------------------------------
@@ -281,7 +290,7 @@ def test_nothing_listening_is_refused() -> None:
 
 
 def test_a_reset_connection_is_reported() -> None:
-    def reset(connection: socket.socket) -> None:
+    def reset(connection: socket.socket, head: bytes) -> None:
         connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
 
     with raw_http_server(reset) as url:
@@ -292,7 +301,7 @@ def test_a_reset_connection_is_reported() -> None:
 
 
 def test_a_truncated_body_is_reported_as_reset() -> None:
-    def truncate(connection: socket.socket) -> None:
+    def truncate(connection: socket.socket, head: bytes) -> None:
         connection.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc")
 
     with raw_http_server(truncate) as url:
@@ -303,7 +312,7 @@ def test_a_truncated_body_is_reported_as_reset() -> None:
 
 
 def test_a_malformed_status_line_is_not_quoted() -> None:
-    def garbage(connection: socket.socket) -> None:
+    def garbage(connection: socket.socket, head: bytes) -> None:
         connection.sendall(b"partner-private-garbage\r\n\r\n")
 
     with raw_http_server(garbage) as url:
@@ -312,6 +321,30 @@ def test_a_malformed_status_line_is_not_quoted() -> None:
         )
     assert error.message == "bad response"
     assert "partner-private-garbage" not in formatted(error)
+
+
+def test_ipv6_literals_keep_their_port_and_host_header() -> None:
+    require_ipv6_loopback()
+    heads: list[bytes] = []
+
+    def answer(connection: socket.socket, head: bytes) -> None:
+        heads.append(head)
+        connection.sendall(b"HTTP/1.1 204 No Content\r\nConnection: close\r\n\r\n")
+
+    with raw_http_server(answer, host="::1") as url:
+        response = partner_http.send("GET", url, headers={}, body=None, timeout=2.0, allow_http=True)
+    assert response.status == 204
+    port = url.rsplit(":", 1)[1].rstrip("/")
+    assert f"\r\nHost: [::1]:{port}\r\n".encode() in heads[0]
+
+
+def test_an_ipv6_literal_without_a_port_goes_to_the_default_port() -> None:
+    require_ipv6_loopback()
+    # Nothing listens on [::1]:443 here; misreading "::1" as host ":" port 1 would fail on name resolution.
+    error, _ = unreachable(
+        lambda: partner_http.send("GET", "https://[::1]/", headers={}, body=None, timeout=TIMEOUT)
+    )
+    assert error.message in {"refused", "network", "tls"}  # anything but "dns"
 
 
 # --- Nothing sensitive in errors ---------------------------------------------------------------------------

@@ -1,4 +1,5 @@
-"""AES-CBC with PKCS7 padding, shared by the CBC wire formats (``laravel_envelope``, ``static_iv_cbc``).
+"""AES-CBC with PKCS7 padding, shared by the CBC wire formats (``aesbridge_cbc``, ``aesbridge_legacy``,
+``laravel_envelope``, ``static_iv_cbc``).
 
 Bare block-cipher work only: no MAC, no encoding. Callers check key and IV lengths and ciphertext framing
 first; a padding failure raises :class:`~sealgate.errors.BadPadding`.

@@ -20,13 +20,12 @@ from __future__ import annotations
 import os
 
 from cryptography.exceptions import InvalidSignature
-from cryptography.hazmat.primitives import hashes, hmac, padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+from cryptography.hazmat.primitives import hashes, hmac
 
-from sealgate import aesbridge_kdf
+from sealgate import _aes_cbc, aesbridge_kdf
 from sealgate.aesbridge_kdf import DecryptionKeys, EncryptionKeys
 from sealgate.codec import as_bytes, b64decode, b64encode
-from sealgate.errors import BadPadding, BadToken, MacMismatch
+from sealgate.errors import BadToken, MacMismatch
 
 __all__ = ["decrypt", "decrypt_bin", "encrypt", "encrypt_bin"]
 
@@ -60,10 +59,7 @@ def encrypt_bin(
     salt, key = lease.take(as_bytes(passphrase), _KEY_SIZE)
     aes_key, hmac_key = key[:_AES_KEY_SIZE], key[_AES_KEY_SIZE:]
     iv = os.urandom(_IV_SIZE)
-    padder = padding.PKCS7(_BLOCK_SIZE * 8).padder()
-    padded = padder.update(as_bytes(plaintext)) + padder.finalize()
-    encryptor = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).encryptor()
-    ciphertext = encryptor.update(padded) + encryptor.finalize()
+    ciphertext = _aes_cbc.encrypt(aes_key, iv, as_bytes(plaintext))
     return salt + iv + ciphertext + _mac(hmac_key, iv, ciphertext).finalize()
 
 
@@ -110,13 +106,7 @@ def decrypt_bin(data: bytes, passphrase: bytes | str, *, keys: DecryptionKeys | 
         _mac(hmac_key, iv, ciphertext).verify(tag)
     except InvalidSignature:
         raise MacMismatch() from None
-    decryptor = Cipher(algorithms.AES(aes_key), modes.CBC(iv)).decryptor()
-    padded = decryptor.update(ciphertext) + decryptor.finalize()
-    unpadder = padding.PKCS7(_BLOCK_SIZE * 8).unpadder()
-    try:
-        return unpadder.update(padded) + unpadder.finalize()
-    except ValueError:
-        raise BadPadding() from None
+    return _aes_cbc.decrypt(aes_key, iv, ciphertext)
 
 
 def decrypt(token: str | bytes, passphrase: bytes | str, *, keys: DecryptionKeys | None = None) -> bytes:

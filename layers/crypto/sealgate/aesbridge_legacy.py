@@ -25,11 +25,9 @@ from __future__ import annotations
 
 import hashlib
 
-from cryptography.hazmat.primitives import padding
-from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
-
+from sealgate import _aes_cbc
 from sealgate.codec import as_bytes, b64decode
-from sealgate.errors import BadKey, BadPadding, BadToken
+from sealgate.errors import BadKey, BadToken
 
 __all__ = ["decrypt"]
 
@@ -71,10 +69,4 @@ def decrypt(token: str | bytes, passphrase: bytes | str) -> bytes:
     if not secret:
         raise BadKey("passphrase is empty")
     key, iv = _evp_bytes_to_key(secret, data[len(_MAGIC) : _HEADER_SIZE])
-    decryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).decryptor()
-    padded = decryptor.update(ciphertext) + decryptor.finalize()
-    unpadder = padding.PKCS7(_BLOCK_SIZE * 8).unpadder()
-    try:
-        return unpadder.update(padded) + unpadder.finalize()
-    except ValueError:
-        raise BadPadding() from None
+    return _aes_cbc.decrypt(key, iv, ciphertext)

@@ -9,7 +9,7 @@ from functools import cache
 from typing import Any
 
 CONNECT_TIMEOUT = 2
-READ_TIMEOUT = 5
+READ_TIMEOUT = 3
 
 
 @cache
@@ -21,6 +21,6 @@ def client(service: str) -> Any:
     config = Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
-        retries={"max_attempts": 3, "mode": "standard"},
+        retries={"total_max_attempts": 2, "mode": "standard"},  # worst case well inside a 10 s function
     )
     return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]

@@ -4,14 +4,17 @@ Reads stdin, writes stdout, keeps keys off the command line (files only), and im
 a command uses, so that a process that encrypts AES never loads ``jwcrypto``.
 
 Exit status: 0 success; 1 authentication failed (MAC, tag or signature mismatch, wrong key, bad padding);
-2 bad usage or malformed input. Errors are one line on stderr: ``sealgate: <code>: <message>``.
+2 bad usage or malformed input. Errors are one line on stderr: ``sealgate: <code>: <message>``; it never
+quotes an argument, since a key or plaintext may have been pasted there by mistake. Output is all or
+nothing: a refusal prints nothing on stdout (with ``--lines``, the message names the refused line). An
+option the scheme does not use is refused, not ignored.
 """
 
 from __future__ import annotations
 
 import sys
 from collections.abc import Callable, Iterator, Sequence
-from typing import IO, TYPE_CHECKING, NoReturn
+from typing import IO, TYPE_CHECKING, Any, NoReturn
 
 from sealgate.errors import BadInput, SealgateError
 
@@ -90,6 +93,10 @@ class _Parser:
         import argparse
 
         class OneLineParser(argparse.ArgumentParser):
+            def __init__(self, *args: Any, **kwargs: Any) -> None:
+                kwargs.setdefault("allow_abbrev", False)  # `--key X` must not quietly mean `--key-file X`
+                super().__init__(*args, **kwargs)
+
             def error(self, message: str) -> NoReturn:
                 raise UsageError(f"{_without_values(message)} (see '{self.prog} --help')")
 

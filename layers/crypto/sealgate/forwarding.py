@@ -26,7 +26,7 @@ from urllib.parse import urlencode
 from sealgate import audit, metric_names, partner_http, protection, signing
 from sealgate.errors import BadInput, SealgateError, Unavailable
 from sealgate.gateway import Gateway, forward_id
-from sealgate.telemetry import count
+from sealgate.telemetry import count, logger
 
 
 class RetryLater(Exception):  # a signal to the batch processor, not an error of ours
@@ -136,11 +136,8 @@ class Delivery:
         try:
             return str(
                 once(
-                    message={
-                        "partner": message.partner,
-                        "idempotency_key": message.idempotency_key,
-                        "delivery": self,
-                    }
+                    message={"partner": message.partner, "idempotency_key": message.idempotency_key},
+                    delivery=self,
                 )
             )
         except IdempotencyAlreadyInProgressError:
@@ -151,14 +148,9 @@ class Delivery:
     def send(self) -> str:
         """Protect, sign, send; classify the answer (see the module docstring)."""
         message = parse_message(self.body, self.message_id)
-        try:
-            request = build_request(self.gateway, message)
-        except Unavailable as error:
-            return self._retry(message, error.code, None, counted=False)
-        except SealgateError as error:
-            return self._reject(message, error.code, counted=False)
         settings = self.gateway.settings
         try:
+            request = build_request(self.gateway, message)
             response = partner_http.send(
                 request.method,
                 request.url,
@@ -167,9 +159,17 @@ class Delivery:
                 timeout=settings.forward_timeout,
                 ca_bundle=settings.ca_bundle,
             )
-        except Unavailable as error:
+        except Unavailable as error:  # keys, partner or network down: try again later
             return self._retry(message, error.code, None, counted=False)
+        except (
+            SealgateError
+        ) as error:  # a payload the scheme refuses, or a bad configured URL: never succeeds
+            return self._reject(message, error.code, counted=False)
+        return self._settle(message, request, response)
 
+    def _settle(
+        self, message: Message, request: PartnerRequest, response: partner_http.PartnerResponse
+    ) -> str:
         record: dict[str, Any] = {
             "partner": message.partner,
             "operation": message.operation,
@@ -227,14 +227,10 @@ class Delivery:
         )
 
 
-_SENDERS: dict[int, tuple[Any, Any]] = {}
-
-
 def _send_once(gateway: Gateway) -> tuple[Any, Any]:
     """The gateway's idempotent sender and its config (built once: they hold the persistence layer)."""
-    sender = _SENDERS.get(id(gateway))
-    if sender is not None:
-        return sender
+    if gateway.idempotent_sender is not None:
+        return gateway.idempotent_sender  # type: ignore[no-any-return]
     from aws_lambda_powertools.utilities.idempotency import (
         DynamoDBPersistenceLayer,
         IdempotencyConfig,
@@ -253,11 +249,12 @@ def _send_once(gateway: Gateway) -> tuple[Any, Any]:
     )
 
     @idempotent_function(data_keyword_argument="message", config=config, persistence_store=store)  # type: ignore[untyped-decorator]
-    def send(message: dict[str, Any]) -> str:
-        delivery: Delivery = message["delivery"]
+    def send(message: dict[str, Any], delivery: Delivery) -> str:
+        # Powertools deep-copies ``message`` (the idempotency key's source): it must stay plain JSON data,
+        # so the delivery (gateway, boto3 clients, locks) travels as a separate argument.
         return delivery.send()
 
-    _SENDERS[id(gateway)] = (send, config)
+    gateway.idempotent_sender = (send, config)
     return send, config
 
 
@@ -294,7 +291,10 @@ def process_batch(gateway: Gateway, event: Mapping[str, Any], lambda_context: An
     def handle(record: SQSRecord) -> str:
         # A batch of slow partners must not outlive the function: what cannot finish in time goes back.
         remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
-        if remaining is not None and remaining() < (gateway.settings.forward_timeout + DEADLINE_MARGIN) * 1000:
+        if (
+            remaining is not None
+            and remaining() < (gateway.settings.forward_timeout + DEADLINE_MARGIN) * 1000
+        ):
             raise RetryLater("deadline")
         receive_count = int(record.attributes.approximate_receive_count or 1)
         try:
@@ -303,6 +303,19 @@ def process_batch(gateway: Gateway, event: Mapping[str, Any], lambda_context: An
         except RetryLater as retry:
             if retry.delay is not None:
                 _delay(record, retry.delay)
+            raise
+        except (
+            Exception
+        ) as error:  # a bug: still a batch item failure (retried, then dead-lettered), but seen
+            logger.error("delivery failed unexpectedly", error_type=type(error).__name__)
+            audit.record(
+                action="forward.deliver",
+                partner=None,
+                outcome="failed",
+                reason="internal_error",
+                request_id=request_id,
+                caller=record.message_id,
+            )
             raise
 
     answer = process_partial_response(

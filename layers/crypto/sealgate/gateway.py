@@ -22,6 +22,7 @@ from sealgate.audit import Outcome
 from sealgate.errors import (
     AuthenticationFailed,
     BadInput,
+    BadToken,
     DuplicateNotification,
     KeysUnavailable,
     MissingSignature,
@@ -64,6 +65,7 @@ class Gateway:
         self._reported_load_failures = 0
         self.outcomes = OutcomeStore(settings.outcomes_table, ttl_days=settings.outcome_ttl_days)
         self.dedupe = OutcomeStore(settings.idempotency_table)
+        self.idempotent_sender: Any = None  # built by sealgate.forwarding on the first delivery
 
     @classmethod
     def from_environment(cls) -> Gateway:
@@ -198,13 +200,16 @@ class Gateway:
 
             try:
                 self.secrets.try_each(partner, check)
-            except AuthenticationFailed:
+            except (AuthenticationFailed, BadToken):  # a malformed signature is a failed check too
                 count(metric_names.SIGNATURE_CHECK_FAILED, partner=partner)
                 raise
             skew = timedelta(seconds=int(spec.get("max_skew_seconds", 300)))
             if not dlocal_signature.is_fresh(date, now=now, tolerance=skew):
                 raise StaleRequest()
-            digest = hashlib.sha256(f"{partner}\n{date}\n{presented.strip().lower()}".encode()).hexdigest()
+            # A notification is its date and body, not the spelling of its Authorization header (verify accepts
+            # several), so a replay cannot pass as new by re-spacing the header or changing the hex case.
+            body_digest = hashlib.sha256(body).hexdigest()
+            digest = hashlib.sha256(f"{partner}\n{date}\n{body_digest}".encode()).hexdigest()
             if not self.dedupe.claim(f"webhook#{digest}", self.settings.webhook_ttl_seconds):
                 raise DuplicateNotification()
             message = {

@@ -38,6 +38,8 @@ if TYPE_CHECKING:
 
 _READ_CHUNK = 64 * 1024
 _RETRYABLE = frozenset({408, 425, 429})
+_DELTA_SECONDS_CAP = 2147483648.0  # RFC 9111 section 1.2.2: larger delta-seconds mean this
+_DEFAULT_PORTS = {"https": 443, "http": 80}
 
 
 @dataclass(frozen=True)
@@ -115,15 +117,15 @@ def send(
 def retry_after(headers: Mapping[str, str], *, now: datetime | None = None) -> float | None:
     """Seconds to wait from ``Retry-After`` (delta-seconds or HTTP-date), None if absent or malformed.
 
-    The header name is matched case-insensitively. A date in the past gives ``0.0``; a naive ``now`` is
-    taken as UTC.
+    The header name is matched case-insensitively. A date in the past gives ``0.0``; delta-seconds are
+    capped at 2**31 (RFC 9111); a naive ``now`` is taken as UTC.
     """
     value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
     if value is None:
         return None
     value = value.strip()
     if value.isascii() and value.isdigit():
-        return float(int(value))
+        return min(float(value), _DELTA_SECONDS_CAP)
     try:
         when = parsedate_to_datetime(value)
     except (TypeError, ValueError, IndexError, OverflowError):
@@ -152,7 +154,7 @@ def _tls_context(ca_bundle: str | None) -> ssl.SSLContext:
     return context
 
 
-def _split_url(url: str, *, allow_http: bool) -> tuple[str, str, int | None, str]:
+def _split_url(url: str, *, allow_http: bool) -> tuple[str, str, int, str]:
     """Scheme, host, port and request target (path and query; the fragment is never sent)."""
     try:
         parts = urlsplit(url)
@@ -168,7 +170,8 @@ def _split_url(url: str, *, allow_http: bool) -> tuple[str, str, int | None, str
     target = parts.path or "/"
     if parts.query:
         target = f"{target}?{parts.query}"
-    return parts.scheme, parts.hostname, port, target
+    # An explicit port: given none, http.client would read the last group of an IPv6 address as one.
+    return parts.scheme, parts.hostname, _DEFAULT_PORTS[parts.scheme] if port is None else port, target
 
 
 def _connect(connection: http.client.HTTPConnection) -> None:

@@ -295,11 +295,18 @@ class PartnerSecrets:
         """One version of the partner's secret (cached up to ``max_age`` unless ``force``).
 
         Raises ``_FetchFailed`` when Secrets Manager fails, :class:`KeysUnavailable` when the value is
-        unusable; both count in ``load_failures``, except a cached value that was already counted.
+        unusable; both count in ``load_failures``, except a cached value already counted and a missing
+        ``AWSPREVIOUS``.
         """
         try:
             value = self._get_json(partner, stage, force=force)
-        except (_FetchFailed, KeysUnavailable):
+        except _FetchFailed as failure:
+            if not (stage == PREVIOUS and failure.not_found):  # no AWSPREVIOUS before the first rotation
+                self.load_failures += 1
+            if stage == CURRENT:
+                self._loaded.discard(partner)
+            raise
+        except KeysUnavailable:
             self.load_failures += 1
             if stage == CURRENT:
                 self._loaded.discard(partner)

@@ -18,10 +18,12 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
-from sealgate.errors import BadInput, BadToken, UnsupportedOperation
+from sealgate.errors import AuthenticationFailed, BadInput, BadToken, UnsupportedOperation
 from sealgate.profiles import Profile
 
 BODY_FIELD = "<body>"
+#: schemes whose tokens carry no MAC or tag: only the plaintext's shape tells a wrong key.
+UNAUTHENTICATED_SCHEMES = frozenset({"aes-cbc-static"})
 
 
 @dataclass(frozen=True)
@@ -127,4 +129,9 @@ def reveal(profile: Profile, payload: Any, secret: Mapping[str, str]) -> tuple[A
     try:
         return json.loads(plaintext.decode("utf-8")), (BODY_FIELD,)
     except (UnicodeDecodeError, json.JSONDecodeError):
+        if scheme in UNAUTHENTICATED_SCHEMES:
+            # Nothing authenticates static-IV CBC: a wrong key (e.g. the other version across a rotation) or an
+            # altered token passes the padding check about once in 256 and yields garbage. Garbage is the only
+            # sign, so it must fail authentication like bad padding does, and the next key version be tried.
+            raise AuthenticationFailed("decrypted body is not JSON (wrong key or altered token)") from None
         raise BadToken("decrypted body is not UTF-8 JSON") from None

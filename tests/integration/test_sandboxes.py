@@ -1,0 +1,635 @@
+"""The partner sandboxes (``sealgate_local.sandboxes``) against requests built by Sealgate's layer.
+
+Requests are built the way ``sealgate.forwarding.build_request`` builds them (``protection.protect``, the body
+format, ``signing.request_headers``) and sent with ``sealgate.partner_http.send`` over verified TLS. Each
+sandbox opens them with its own implementation (aes_bridge, cryptography, joserfc), so an accepted request is
+an interop check of the whole path; a tampered one must be refused with ``ok=False``.
+
+Every key here is a throwaway test key, made fresh for this module.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import secrets
+import string
+import threading
+from collections.abc import Callable, Iterator
+from importlib import resources
+from pathlib import Path
+from typing import Any
+from urllib.parse import parse_qsl, urlencode
+
+import pytest
+from cryptography.hazmat.primitives import padding, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
+
+from sealgate import dlocal_signature, partner_http, protection, signing
+from sealgate.errors import PartnerUnreachable, SignatureMismatch
+from sealgate.partner_http import PartnerResponse
+from sealgate.profiles import Profile, load_profiles, parse_profile
+from sealgate_local.https_server import HttpsServer, Request, Response
+from sealgate_local.sandboxes import (
+    PARTNERS,
+    NetcoreSandbox,
+    PartnerSandbox,
+    Sandboxes,
+    Verification,
+)
+from sealgate_local.tls import THROWAWAY_MARKER
+
+PROFILES = load_profiles()
+TIMEOUT = 5.0
+
+# Throwaway test values: a public test PAN and a CPF-shaped number; assertions never print them.
+CPF = "12345678909"
+NUMBER = "4111111111111111"
+CVV = "737"
+
+PAYLOADS: dict[str, tuple[str, Any]] = {
+    "infosimples": ("receita-federal/cpf", {"cpf": CPF, "birthdate": "1990-01-01", "origem": "web"}),
+    "netcore": (
+        "v1/activity/upload",
+        [
+            {
+                "activity_name": "form_submitted",
+                "identity": "9999911111",
+                "activity_params": {"day": "Tuesday"},
+            }
+        ],
+    ),
+    "paykun": ("payment", {"order_id": "ORD-1", "amount": "10.00", "customer": {"name": "Test Payer"}}),
+    "dlocal": (
+        "payments",
+        {
+            "amount": 120,
+            "currency": "BRL",
+            "country": "BR",
+            "payment_method_id": "CARD",
+            "payment_method_flow": "DIRECT",
+            "order_id": "ORD-1",
+            "card": {
+                "holder_name": "Test Payer",
+                "number": NUMBER,
+                "cvv": CVV,
+                "expiration_month": 10,
+                "expiration_year": 2040,
+            },
+        },
+    ),
+}
+
+
+def _token(prefix: str = "throwaway-") -> str:
+    return prefix + secrets.token_urlsafe(18)
+
+
+def _alphanumeric(size: int) -> str:
+    return "".join(secrets.choice(string.ascii_letters + string.digits) for _ in range(size))
+
+
+@pytest.fixture(scope="module")
+def keys() -> dict[str, Any]:
+    """Throwaway secrets shaped as Secrets Manager holds them, and dLocal's throwaway private key."""
+    private = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    private_pem = private.private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    ).decode("ascii")
+    public_pem = (
+        private.public_key()
+        .public_bytes(serialization.Encoding.PEM, serialization.PublicFormat.SubjectPublicKeyInfo)
+        .decode("ascii")
+    )
+    return {
+        "secrets": {
+            "infosimples": {"encryption_key": _token()},
+            "netcore": {
+                "key": _alphanumeric(32),
+                "iv": _alphanumeric(16),
+                "api_key": _token(),
+                "asset_id": _token("asset-"),
+            },
+            "paykun": {
+                "encryption_key": "base64:" + base64.b64encode(secrets.token_bytes(32)).decode("ascii"),
+                "merchant_id": _token("merchant-"),
+                "access_token": _token(),
+            },
+            "dlocal": {
+                "x_login": _token("login-"),
+                "x_trans_key": _token(),
+                "secret_key": _token(),
+                "jwe_public_key": public_pem,
+            },
+        },
+        "dlocal_private_key": private_pem,
+    }
+
+
+@pytest.fixture(scope="module")
+def boxes(keys: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
+    with Sandboxes.start(
+        keys["secrets"],
+        dlocal_private_key=keys["dlocal_private_key"],
+        directory=tmp_path_factory.mktemp("sandboxes"),
+    ) as running:
+        yield running
+
+
+@pytest.fixture(autouse=True)
+def _modes_back_to_ok(request: pytest.FixtureRequest) -> Iterator[None]:
+    yield
+    if "boxes" in request.fixturenames:
+        boxes: Sandboxes = request.getfixturevalue("boxes")
+        for partner in PARTNERS:
+            boxes[partner].mode = "ok"
+
+
+# --- building requests the way Sealgate's forwarding does ------------------------------------------------------
+
+
+def build(
+    profile: Profile, payload: Any, secret: dict[str, str], *, key: str = "idem-1"
+) -> tuple[dict[str, str], bytes, protection.Protected]:
+    """Headers, body and protection result, as ``forwarding.build_request`` makes them."""
+    protected = protection.protect(profile, payload, secret)
+    if profile.body_format == "form":
+        body = urlencode({k: str(v) for k, v in protected.payload.items()}).encode("ascii")
+        content_type = "application/x-www-form-urlencoded"
+    else:
+        body = protection.canonical_json(protected.payload)
+        content_type = "application/json"
+    headers = {"Content-Type": content_type, "Accept": "application/json"}
+    if profile.signing is not None:
+        headers.update(signing.request_headers(profile, secret, body, idempotency_key=key))
+    else:
+        headers[profile.idempotency_header] = key
+    return headers, body, protected
+
+
+def post(
+    sandbox: PartnerSandbox, path: str, headers: dict[str, str], body: bytes
+) -> tuple[PartnerResponse, Verification]:
+    """Send, and return the answer and the one verification the sandbox recorded for it."""
+    before = len(sandbox.verifications)
+    response = partner_http.send(
+        "POST", sandbox.url + path, headers=headers, body=body, timeout=TIMEOUT, ca_bundle=sandbox.ca_bundle
+    )
+    after = sandbox.verifications
+    assert len(after) == before + 1
+    return response, after[-1]
+
+
+def send_payload(
+    boxes: Sandboxes, keys: dict[str, Any], partner: str, *, key: str = "idem-1"
+) -> tuple[PartnerResponse, Verification, protection.Protected]:
+    path, payload = PAYLOADS[partner]
+    headers, body, protected = build(PROFILES[partner], payload, keys["secrets"][partner], key=key)
+    response, verification = post(boxes[partner], path, headers, body)
+    return response, verification, protected
+
+
+def flip(text: str, index: int) -> str:
+    """``text`` with the base64 character at ``index`` replaced by another one."""
+    replacement = "B" if text[index] == "A" else "A"
+    return text[:index] + replacement + text[index + 1 :]
+
+
+# --- each sandbox accepts what Sealgate sends ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("partner", PARTNERS)
+def test_each_sandbox_accepts_what_sealgate_sends(
+    boxes: Sandboxes, keys: dict[str, Any], partner: str
+) -> None:
+    response, verification, protected = send_payload(boxes, keys, partner, key=f"accept-{partner}")
+    assert response.status == 200
+    assert verification.ok, verification.reason
+    assert (verification.partner, verification.reason) == (partner, "ok")
+    assert verification.path == "/" + PAYLOADS[partner][0]
+    assert verification.idempotency_key == f"accept-{partner}"
+    assert sorted(verification.fields) == sorted(protected.fields)
+    assert isinstance(json.loads(response.body), dict)
+
+
+def test_infosimples_keeps_and_answers_the_md5_receipts(boxes: Sandboxes, keys: dict[str, Any]) -> None:
+    response, verification, protected = send_payload(boxes, keys, "infosimples")
+    assert sorted(verification.fields) == ["birthdate", "cpf"]
+    assert (
+        verification.md5s == protected.receipts
+    )  # Sealgate's MD5 of what it sent = Infosimples' of what it opened
+    answer = json.loads(response.body)
+    assert (answer["code"], answer["receipts"]) == (200, verification.md5s)
+
+
+def test_dlocal_answers_like_a_payment_and_replays_an_idempotency_key(
+    boxes: Sandboxes, keys: dict[str, Any]
+) -> None:
+    first = json.loads(send_payload(boxes, keys, "dlocal", key="pay-once")[0].body)
+    again = json.loads(send_payload(boxes, keys, "dlocal", key="pay-once")[0].body)
+    other = json.loads(send_payload(boxes, keys, "dlocal", key="pay-other")[0].body)
+    assert first["status"] == "PAID"
+    assert first["id"].startswith("D-")
+    assert (first["amount"], first["currency"], first["order_id"]) == (120, "BRL", "ORD-1")
+    assert again["id"] == first["id"]
+    assert other["id"] != first["id"]
+
+
+def test_dlocal_card_without_cvv(boxes: Sandboxes, keys: dict[str, Any]) -> None:
+    path, payload = PAYLOADS["dlocal"]
+    card = {name: value for name, value in payload["card"].items() if name != "cvv"}
+    headers, body, _ = build(PROFILES["dlocal"], {**payload, "card": card}, keys["secrets"]["dlocal"])
+    response, verification = post(boxes["dlocal"], path, headers, body)
+    assert (response.status, verification.ok, verification.fields) == (200, True, ("card.number",))
+
+
+def _netcore_profile(**protection_options: str) -> Profile:
+    data = json.loads(resources.files("sealgate").joinpath("profiles", "netcore.json").read_text("utf-8"))
+    data["protection"].update(protection_options)
+    return parse_profile(data)
+
+
+def test_netcore_hex_encoding(boxes: Sandboxes, keys: dict[str, Any]) -> None:
+    profile = _netcore_profile(encoding="hex")
+    path, payload = PAYLOADS["netcore"]
+    headers, body, _ = build(profile, payload, keys["secrets"]["netcore"])
+    assert headers["x-eCode"] == "11257"
+    response, verification = post(boxes["netcore"], path, headers, body)
+    assert (response.status, verification.ok) == (200, True)
+
+
+def test_netcore_gcm(keys: dict[str, Any]) -> None:
+    secret = {**keys["secrets"]["netcore"], "key": base64.b64encode(secrets.token_bytes(32)).decode("ascii")}
+    profile = _netcore_profile(scheme="aes-gcm")
+    path, payload = PAYLOADS["netcore"]
+    headers, body, _ = build(profile, payload, secret)
+    assert headers["x-eCode"] == "11258"
+    with NetcoreSandbox(secret) as sandbox:
+        response, verification = post(sandbox, path, headers, body)
+        assert (response.status, verification.ok) == (200, True)
+        headers["x-eCode"] = "11256"  # a CBC code for an account registered for GCM
+        response, verification = post(sandbox, path, headers, body)
+        assert (response.status, verification.ok) == (400, False)
+
+
+# --- each sandbox refuses a tampered request -----------------------------------------------------------------
+
+Tamper = Callable[[dict[str, str], bytes, dict[str, str]], tuple[dict[str, str], bytes]]
+
+
+def _form_flip(headers: dict[str, str], body: bytes, secret: dict[str, str]) -> tuple[dict[str, str], bytes]:
+    params = dict(parse_qsl(body.decode("ascii")))
+    params["enc_cpf"] = flip(params["enc_cpf"], 30)
+    return headers, urlencode(params).encode("ascii")
+
+
+def _netcore_flip(
+    headers: dict[str, str], body: bytes, secret: dict[str, str]
+) -> tuple[dict[str, str], bytes]:
+    raw = bytearray(base64.b64decode(json.loads(body)["encryptedRequest"]))
+    raw[-1] ^= 0x01  # the last block: its padding no longer checks out (or the JSON is garbled)
+    return headers, json.dumps({"encryptedRequest": base64.b64encode(bytes(raw)).decode("ascii")}).encode()
+
+
+def _paykun_value(
+    headers: dict[str, str], body: bytes, secret: dict[str, str]
+) -> tuple[dict[str, str], bytes]:
+    envelope = json.loads(base64.b64decode(json.loads(body)["encrypted_request"]))
+    envelope["value"] = flip(envelope["value"], 5)
+    token = base64.b64encode(json.dumps(envelope).encode("ascii")).decode("ascii")
+    return headers, json.dumps({"encrypted_request": token}).encode()
+
+
+def _paykun_flip(
+    headers: dict[str, str], body: bytes, secret: dict[str, str]
+) -> tuple[dict[str, str], bytes]:
+    token = json.loads(body)["encrypted_request"]
+    return headers, json.dumps({"encrypted_request": flip(token, 40)}).encode()
+
+
+def _header(name: str, value: str | None) -> Tamper:
+    def tamper(headers: dict[str, str], body: bytes, secret: dict[str, str]) -> tuple[dict[str, str], bytes]:
+        changed = {k: v for k, v in headers.items() if k.lower() != name.lower()}
+        if value is not None:
+            changed[name] = value
+        return changed, body
+
+    return tamper
+
+
+def _dlocal_body_after_signing(
+    headers: dict[str, str], body: bytes, secret: dict[str, str]
+) -> tuple[dict[str, str], bytes]:
+    return headers, body.replace(b'"amount":120', b'"amount":999')
+
+
+def _dlocal_other_secret(
+    headers: dict[str, str], body: bytes, secret: dict[str, str]
+) -> tuple[dict[str, str], bytes]:
+    forged = dlocal_signature.authorization(_token(), headers["X-Login"], headers["X-Date"], body)
+    return {**headers, "Authorization": forged}, body
+
+
+def _dlocal_resign(body: bytes, secret: dict[str, str]) -> dict[str, str]:
+    headers = {"Content-Type": "application/json"}
+    headers.update(signing.request_headers(PROFILES["dlocal"], secret, body, idempotency_key="resigned"))
+    return headers
+
+
+def _dlocal_clear_card(
+    headers: dict[str, str], body: bytes, secret: dict[str, str]
+) -> tuple[dict[str, str], bytes]:
+    clear = protection.canonical_json(PAYLOADS["dlocal"][1])  # signed correctly, but the card is in clear
+    return _dlocal_resign(clear, secret), clear
+
+
+def _dlocal_jwe_flip(
+    headers: dict[str, str], body: bytes, secret: dict[str, str]
+) -> tuple[dict[str, str], bytes]:
+    payload = json.loads(body)
+    token = payload["card"]["encrypted_data"]
+    ciphertext_at = token.rindex(".", 0, token.rindex(".")) + 3  # inside the ciphertext segment
+    payload["card"]["encrypted_data"] = flip(token, ciphertext_at)
+    changed = protection.canonical_json(payload)
+    return _dlocal_resign(changed, secret), changed
+
+
+TAMPERS: dict[str, tuple[str, Tamper, int, str]] = {
+    "infosimples-flipped-token": ("infosimples", _form_flip, 400, "an enc_ parameter does not decrypt"),
+    "infosimples-not-a-form": (
+        "infosimples",
+        _header("Content-Type", "application/json"),
+        400,
+        "Content-Type must be application/x-www-form-urlencoded",
+    ),
+    "netcore-flipped-byte": ("netcore", _netcore_flip, 400, ""),
+    "netcore-wrong-bearer": ("netcore", _header("Authorization", "Bearer nope"), 401, "Authorization"),
+    "netcore-missing-asset": ("netcore", _header("x-asset", None), 401, "x-asset"),
+    "netcore-missing-ecode": ("netcore", _header("x-eCode", None), 400, "x-eCode"),
+    "paykun-altered-value": ("paykun", _paykun_value, 400, "The MAC is invalid."),
+    "paykun-flipped-token": ("paykun", _paykun_flip, 400, ""),
+    "paykun-wrong-access-token": ("paykun", _header("AccessToken", "nope"), 401, "AccessToken"),
+    "paykun-missing-merchant": ("paykun", _header("MerchantId", None), 401, "MerchantId"),
+    "dlocal-body-changed-after-signing": ("dlocal", _dlocal_body_after_signing, 401, "Invalid signature"),
+    "dlocal-wrong-signature": ("dlocal", _dlocal_other_secret, 401, "Invalid signature"),
+    "dlocal-wrong-version": (
+        "dlocal",
+        _header("Authorization", "V1-HMAC-SHA256, Signature: " + "0" * 64),
+        401,
+        "Authorization",
+    ),
+    "dlocal-missing-date": ("dlocal", _header("X-Date", None), 401, "X-Date is missing"),
+    "dlocal-wrong-trans-key": ("dlocal", _header("X-Trans-Key", "nope"), 401, "Invalid credentials"),
+    "dlocal-missing-idempotency-key": (
+        "dlocal",
+        _header("X-Idempotency-Key", None),
+        400,
+        "X-Idempotency-Key is missing",
+    ),
+    "dlocal-clear-card": ("dlocal", _dlocal_clear_card, 400, "card number or cvv sent in clear"),
+    "dlocal-flipped-jwe": ("dlocal", _dlocal_jwe_flip, 400, "card encrypted_data does not decrypt"),
+}
+
+
+@pytest.mark.parametrize("case", sorted(TAMPERS))
+def test_each_sandbox_refuses_a_tampered_request(boxes: Sandboxes, keys: dict[str, Any], case: str) -> None:
+    partner, tamper, status, reason = TAMPERS[case]
+    path, payload = PAYLOADS[partner]
+    secret = keys["secrets"][partner]
+    headers, body, _ = build(PROFILES[partner], payload, secret, key=f"tampered-{case}")
+    headers, body = tamper(headers, body, secret)
+    response, verification = post(boxes[partner], path, headers, body)
+    assert response.status == status
+    assert not verification.ok
+    assert reason in verification.reason
+    assert (verification.fields, verification.md5s) == ((), {})
+    assert reason in response.body.decode("utf-8")
+
+
+def _laravel_envelope_without_serialize(secret: dict[str, str], plaintext: bytes) -> str:
+    """Laravel's ``encryptString`` shape (no ``serialize``), built here with a correct MAC."""
+    key = base64.b64decode(secret["encryption_key"].removeprefix("base64:"))
+    iv = secrets.token_bytes(16)
+    padder = padding.PKCS7(128).padder()
+    encryptor = Cipher(algorithms.AES(key), modes.CBC(iv)).encryptor()
+    ciphertext = encryptor.update(padder.update(plaintext) + padder.finalize()) + encryptor.finalize()
+    iv_b64, value_b64 = base64.b64encode(iv).decode(), base64.b64encode(ciphertext).decode()
+    mac = hmac.new(key, (iv_b64 + value_b64).encode(), hashlib.sha256).hexdigest()
+    envelope = json.dumps({"iv": iv_b64, "value": value_b64, "mac": mac}).encode()
+    return base64.b64encode(envelope).decode()
+
+
+def test_sandboxes_check_more_than_sealgate_gets_wrong(boxes: Sandboxes, keys: dict[str, Any]) -> None:
+    """Requests Sealgate never sends, crafted here: the sandboxes' own checks refuse them."""
+    paykun = keys["secrets"]["paykun"]
+    headers, _, _ = build(PROFILES["paykun"], PAYLOADS["paykun"][1], paykun)
+    token = _laravel_envelope_without_serialize(paykun, b'{"order_id":"ORD-1"}')
+    body = json.dumps({"encrypted_request": token}).encode()
+    response, verification = post(boxes["paykun"], "payment", headers, body)
+    assert (response.status, verification.reason) == (400, "payload is not a serialized PHP string")
+
+    headers, body, _ = build(PROFILES["infosimples"], {"origem": "web"}, keys["secrets"]["infosimples"])
+    response, verification = post(boxes["infosimples"], "receita-federal/cpf", headers, body + b"&origem=app")
+    assert (response.status, verification.reason) == (400, "a parameter is repeated")
+
+    dlocal = keys["secrets"]["dlocal"]
+    headers, body, _ = build(PROFILES["dlocal"], PAYLOADS["dlocal"][1], dlocal)
+    headers["X-Date"] = "20 minutes ago"
+    headers["Authorization"] = dlocal_signature.authorization(
+        dlocal["secret_key"], dlocal["x_login"], headers["X-Date"], body
+    )
+    response, verification = post(boxes["dlocal"], "payments", headers, body)
+    assert (response.status, verification.reason) == (401, "X-Date is not an ISO 8601 date-time with a zone")
+
+
+def test_an_unknown_path_is_refused(boxes: Sandboxes, keys: dict[str, Any]) -> None:
+    headers, body, _ = build(PROFILES["paykun"], PAYLOADS["paykun"][1], keys["secrets"]["paykun"])
+    response, verification = post(boxes["paykun"], "not/an/operation", headers, body)
+    assert (response.status, verification.ok, verification.reason) == (404, False, "unknown path")
+
+
+def test_verifications_hold_no_values(boxes: Sandboxes, keys: dict[str, Any]) -> None:
+    for partner in PARTNERS:
+        send_payload(boxes, keys, partner)
+    shown = "".join(repr(v) for partner in PARTNERS for v in boxes[partner].verifications)
+    assert CPF not in shown
+    assert NUMBER not in shown
+    assert "md5s" not in shown  # receipts are as secret as the values they hash
+
+
+# --- failure modes --------------------------------------------------------------------------------------------
+
+
+def _post_raw(sandbox: PartnerSandbox, timeout: float = TIMEOUT) -> PartnerResponse:
+    path = PAYLOADS[sandbox.partner][0]
+    return partner_http.send(
+        "POST", sandbox.url + path, headers={}, body=b"{}", timeout=timeout, ca_bundle=sandbox.ca_bundle
+    )
+
+
+def test_error500_answers_without_checking(boxes: Sandboxes) -> None:
+    sandbox = boxes["netcore"]
+    sandbox.mode = "error500"
+    before, received = len(sandbox.verifications), len(sandbox.requests)
+    assert _post_raw(sandbox).status == 500
+    assert (len(sandbox.verifications), len(sandbox.requests)) == (before, received + 1)
+
+
+def test_throttle429_sends_retry_after(boxes: Sandboxes) -> None:
+    sandbox = boxes["dlocal"]
+    sandbox.mode = "throttle429"
+    sandbox.retry_after = "7"
+    response = _post_raw(sandbox)
+    assert response.status == 429
+    assert partner_http.retry_after(response.headers) == 7.0
+
+
+def test_hang_times_the_client_out_and_ok_recovers(boxes: Sandboxes, keys: dict[str, Any]) -> None:
+    sandbox = boxes["infosimples"]
+    sandbox.mode = "hang"
+    received = len(sandbox.requests)
+    with pytest.raises(PartnerUnreachable, match="timeout"):
+        _post_raw(sandbox, timeout=0.3)
+    assert len(sandbox.requests) == received + 1
+    sandbox.mode = "ok"
+    assert send_payload(boxes, keys, "infosimples")[0].status == 200
+
+
+def test_modes_outside_the_sandbox_set_are_refused(boxes: Sandboxes) -> None:
+    with pytest.raises(ValueError, match="unknown sandbox mode"):
+        boxes["paykun"].mode = "trickle"  # type: ignore[assignment]
+    assert boxes["paykun"].mode == "ok"
+
+
+def test_concurrent_requests_are_all_recorded(boxes: Sandboxes, keys: dict[str, Any]) -> None:
+    sandbox = boxes["paykun"]
+    before = len(sandbox.verifications)
+    statuses: list[int] = []
+    lock = threading.Lock()
+
+    def one(index: int) -> None:
+        path, payload = PAYLOADS["paykun"]
+        headers, body, _ = build(
+            PROFILES["paykun"], payload, keys["secrets"]["paykun"], key=f"concurrent-{index}"
+        )
+        response = partner_http.send(
+            "POST",
+            sandbox.url + path,
+            headers=headers,
+            body=body,
+            timeout=TIMEOUT,
+            ca_bundle=sandbox.ca_bundle,
+        )
+        with lock:
+            statuses.append(response.status)
+
+    threads = [threading.Thread(target=one, args=(index,)) for index in range(8)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    recorded = sandbox.verifications[before:]
+    assert statuses == [200] * 8
+    assert sorted(v.idempotency_key or "" for v in recorded) == sorted(f"concurrent-{i}" for i in range(8))
+    assert all(v.ok for v in recorded)
+
+
+# --- dLocal notifications -------------------------------------------------------------------------------------
+
+
+@pytest.fixture
+def webhook() -> Iterator[HttpsServer]:
+    """A stand-in for the local API's webhook route (plain http on 127.0.0.1)."""
+
+    def accept(request: Request) -> Response:
+        return Response(200, {"Content-Type": "application/json"}, b'{"status":"accepted"}')
+
+    with HttpsServer(accept, plain_http=True) as server:
+        yield server
+
+
+NOTIFICATION = {"id": "D-4-throwaway", "status": "PAID", "amount": 120, "currency": "BRL"}
+
+
+def test_notify_is_signed_so_sealgate_accepts_it(
+    boxes: Sandboxes, keys: dict[str, Any], webhook: HttpsServer
+) -> None:
+    secret = keys["secrets"]["dlocal"]
+    status, answer = boxes.dlocal.notify(webhook.url + "/v1/webhooks/dlocal", NOTIFICATION)
+    assert (status, answer) == (200, {"status": "accepted"})
+    [received] = webhook.requests
+    assert (received.method, received.path) == ("POST", "/v1/webhooks/dlocal")
+    assert json.loads(received.body) == NOTIFICATION
+    date, authorization = received.header("X-Date"), received.header("Authorization")
+    assert date is not None
+    assert authorization is not None
+    assert received.header("X-Login") == secret["x_login"]
+    dlocal_signature.verify(secret["secret_key"], secret["x_login"], date, received.body, authorization)
+    assert dlocal_signature.is_fresh(date)
+
+
+def test_notify_with_a_given_date_and_a_forged_secret(
+    boxes: Sandboxes, keys: dict[str, Any], webhook: HttpsServer
+) -> None:
+    secret = keys["secrets"]["dlocal"]
+    boxes.dlocal.notify(webhook.url + "/hook", NOTIFICATION, date="2020-01-01T00:00:00.000Z", secret="forged")
+    [received] = webhook.requests
+    assert received.header("X-Date") == "2020-01-01T00:00:00.000Z"
+    with pytest.raises(SignatureMismatch):
+        dlocal_signature.verify(
+            secret["secret_key"],
+            secret["x_login"],
+            "2020-01-01T00:00:00.000Z",
+            received.body,
+            received.header("Authorization") or "",
+        )
+
+
+def test_notify_over_https_trusts_the_given_ca(boxes: Sandboxes) -> None:
+    with HttpsServer() as server:  # its own throwaway CA, and the default "ok" text answer
+        assert boxes.dlocal.notify(server.url + "/", NOTIFICATION, ca_bundle=server.ca_bundle) == (
+            200,
+            {"text": "ok"},
+        )
+
+
+# --- the set of sandboxes -------------------------------------------------------------------------------------
+
+
+def test_sandboxes_share_one_throwaway_ca(boxes: Sandboxes) -> None:
+    assert sorted(boxes.urls) == sorted(PARTNERS)
+    for partner, url in boxes.urls.items():
+        assert url.startswith("https://127.0.0.1:")
+        assert url.endswith("/")
+        assert boxes[partner].ca_bundle == boxes.ca_bundle
+    assert THROWAWAY_MARKER in Path(boxes.ca_bundle).read_text("ascii")
+    with pytest.raises(KeyError):
+        boxes["unknown"]
+
+
+def test_start_refuses_an_incomplete_secret_without_showing_values(
+    keys: dict[str, Any], tmp_path: Path
+) -> None:
+    incomplete = {**keys["secrets"], "netcore": {**keys["secrets"]["netcore"], "iv": ""}}
+    with pytest.raises(ValueError, match="netcore secret: field iv") as caught:
+        Sandboxes.start(incomplete, dlocal_private_key=keys["dlocal_private_key"], directory=tmp_path)
+    assert keys["secrets"]["netcore"]["key"] not in str(caught.value)
+    with pytest.raises(ValueError, match="public key"):
+        Sandboxes.start(
+            keys["secrets"],
+            dlocal_private_key=keys["secrets"]["dlocal"]["jwe_public_key"],
+            directory=tmp_path,
+        )
+
+
+def test_exit_stops_every_sandbox(keys: dict[str, Any], tmp_path: Path) -> None:
+    with Sandboxes.start(
+        keys["secrets"], dlocal_private_key=keys["dlocal_private_key"], directory=tmp_path
+    ) as running:
+        assert len(running.urls) == 4
+    for partner in PARTNERS:
+        with pytest.raises(RuntimeError):
+            _ = running[partner].url
