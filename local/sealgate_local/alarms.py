@@ -1,9 +1,15 @@
-"""Which of ``template.yaml``'s CloudWatch alarms would fire, judged from what the local stack observed.
+"""Which of ``template.yaml``'s CloudWatch alarms would fire, judged on what CloudWatch (moto's) holds.
 
-Each ``AWS::CloudWatch::Alarm`` is read from the template (threshold, comparison, metric or metric-math
-expression); the numbers come from a ``datapoint(namespace, name, dimensions, statistic)`` callable that the
-local stack answers from the functions' EMF lines, the workers' unhandled errors and the queues' depths.
-The whole local run counts as one evaluation period (a demo lasts well under the alarms' 5 minutes).
+The local stack creates the template's alarms in moto (:mod:`sealgate_local.aws_stack`), but moto stores alarms
+without ever evaluating them, so this module does (:func:`judge`). Each alarm's definition comes from
+``DescribeAlarms`` (:func:`describe`: threshold, comparison, metric or metric-math queries); each metric's
+value from ``GetMetricData`` on moto for the functions' own metrics (their EMF lines, published by
+:mod:`sealgate_local.emf_to_cloudwatch`), and from the caller for the AWS service metrics (``AWS/...``), which
+moto does not produce.
+
+An alarm is judged on one evaluation period, its ``Period`` up to now (``EvaluationPeriods`` is 1 for every
+alarm of the template; a demo lasts well under its 5 minutes). Metric math is evaluated here as well: moto's
+``GetMetricData`` computes an expression only when it is a bare query id (no arithmetic, no ``FILL``).
 """
 
 from __future__ import annotations
@@ -12,9 +18,18 @@ import ast
 import operator
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
-Datapoint = Callable[[str, str, Mapping[str, str], str], float | None]
+from sealgate_local.emf_to_cloudwatch import Series, statistics
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import MetricAlarmTypeDef
+
+#: ``datapoint(series, statistic, period)``: the statistic of the series over the period up to now, None
+#: without data.
+Datapoint = Callable[[Series, str, int], float | None]
 
 _COMPARE: dict[str, Callable[[float, float], bool]] = {
     "GreaterThanOrEqualToThreshold": operator.ge,
@@ -29,67 +44,73 @@ class AlarmState:
     """One alarm: the value observed (None: no data), its threshold, and whether it would fire."""
 
     logical_id: str
+    name: str
     description: str
     value: float | None
     threshold: float
     firing: bool
 
 
-def evaluate(
-    template: Mapping[str, Any],
-    datapoint: Datapoint,
+def judge(
+    cloudwatch: CloudWatchClient,
+    names: Mapping[str, str],
     *,
-    parameters: Mapping[str, str] | None = None,
-    names: Mapping[str, str] | None = None,
+    service_metric: Callable[[Series], float | None],
+    now: datetime | None = None,
 ) -> list[AlarmState]:
-    """Every alarm of the template, in template order. ``parameters`` override the template's defaults;
-    ``names`` give the physical names of resources that dimensions refer to (``Ref`` / ``Fn::GetAtt``)."""
-    values = {
-        name: str(spec["Default"])
-        for name, spec in (template.get("Parameters") or {}).items()
-        if "Default" in spec
-    }
-    values.update(parameters or {})
+    """The alarms ``names`` lists (logical id -> alarm name), as CloudWatch holds them, judged on what it holds
+    over each alarm's period up to ``now``; ``service_metric`` answers for the ``AWS/...`` namespaces."""
+    end = now or datetime.now(UTC)
 
-    def resolve(value: Any) -> str:
-        if isinstance(value, dict) and "Ref" in value:
-            return values.get(value["Ref"]) or (names or {}).get(value["Ref"], value["Ref"])
-        if isinstance(value, dict) and "Fn::GetAtt" in value:
-            logical_id = value["Fn::GetAtt"][0]
-            return (names or {}).get(logical_id, logical_id)
-        return str(value)
+    def datapoint(series: Series, statistic: str, period: int) -> float | None:
+        if series.namespace.startswith("AWS/"):
+            return service_metric(series)
+        start = end - timedelta(seconds=period)
+        return statistics(cloudwatch, [series], statistic, start=start, end=end).get(series)
 
-    def stat(spec: Mapping[str, Any], statistic: str) -> float | None:
-        dimensions = {str(d["Name"]): resolve(d["Value"]) for d in spec.get("Dimensions") or []}
-        return datapoint(str(spec["Namespace"]), str(spec["MetricName"]), dimensions, statistic)
+    return evaluate(describe(cloudwatch, names), datapoint)
 
+
+def describe(cloudwatch: CloudWatchClient, names: Mapping[str, str]) -> dict[str, MetricAlarmTypeDef]:
+    """The alarms ``names`` lists (logical id -> alarm name) as CloudWatch holds them, by logical id, in the
+    order of ``names``; :class:`KeyError` if one is missing."""
+    held: dict[str, MetricAlarmTypeDef] = {}
+    listed = list(names.values())
+    for offset in range(0, len(listed), 100):  # DescribeAlarms takes at most 100 names
+        paginator = cloudwatch.get_paginator("describe_alarms")
+        for page in paginator.paginate(AlarmNames=listed[offset : offset + 100], AlarmTypes=["MetricAlarm"]):
+            held.update((alarm.get("AlarmName", ""), alarm) for alarm in page.get("MetricAlarms", []))
+    missing = sorted(set(listed) - set(held))
+    if missing:
+        raise KeyError(f"alarms not in CloudWatch: {missing}")
+    return {logical_id: held[name] for logical_id, name in names.items()}
+
+
+def evaluate(alarms: Mapping[str, Mapping[str, Any]], datapoint: Datapoint) -> list[AlarmState]:
+    """Judge each alarm (by logical id, in CloudWatch's ``MetricAlarm`` shape) on the numbers ``datapoint``
+    gives; in the order of ``alarms``."""
     states: list[AlarmState] = []
-    for logical_id, resource in (template.get("Resources") or {}).items():
-        if resource.get("Type") != "AWS::CloudWatch::Alarm":
-            continue
-        properties = resource.get("Properties") or {}
-        threshold = float(resolve(properties["Threshold"]))
-        if "Metrics" in properties:
-            value = _metric_math(properties["Metrics"], stat)
+    for logical_id, alarm in alarms.items():
+        threshold = float(alarm["Threshold"])
+        if alarm.get("Metrics"):
+            value = _metric_math(alarm["Metrics"], datapoint)
         else:
-            value = stat(properties, str(properties.get("Statistic", "Sum")))
-        compare = _COMPARE[str(properties.get("ComparisonOperator", "GreaterThanOrEqualToThreshold"))]
+            value = datapoint(Series.of(alarm), str(alarm.get("Statistic", "Sum")), int(alarm["Period"]))
+        compare = _COMPARE[str(alarm.get("ComparisonOperator", "GreaterThanOrEqualToThreshold"))]
         firing = value is not None and compare(value, threshold)
-        description = str(properties.get("AlarmDescription", ""))
-        states.append(AlarmState(logical_id, description, value, threshold, firing))
+        name, description = str(alarm.get("AlarmName", logical_id)), str(alarm.get("AlarmDescription", ""))
+        states.append(AlarmState(logical_id, name, description, value, threshold, firing))
     return states
 
 
-def _metric_math(
-    queries: list[Mapping[str, Any]], stat: Callable[[Mapping[str, Any], str], float | None]
-) -> float | None:
+def _metric_math(queries: list[Mapping[str, Any]], datapoint: Datapoint) -> float | None:
     """The value of the query with ``ReturnData: true``, its expression over the other queries' values."""
     known: dict[str, float | None] = {}
     result: float | None = None
     for query in queries:
         if "MetricStat" in query:
             metric = query["MetricStat"]
-            value = stat(metric["Metric"], str(metric.get("Stat", "Sum")))
+            value = datapoint(Series.of(metric["Metric"]), str(metric["Stat"]), int(metric["Period"]))
         else:
             value = _expression(str(query["Expression"]), known)
         known[str(query["Id"])] = value

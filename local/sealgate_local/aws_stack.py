@@ -7,10 +7,15 @@ What :func:`build_stack` creates, read from the template (never restated here):
 - every ``AWS::DynamoDB::Table`` (billing mode, keys, TTL attribute, SSE, point-in-time recovery);
 - one secret ``<SEALGATE_SECRET_PREFIX><partner>`` per partner any function serves, holding fresh
   **throwaway** keys shaped by the partner's profile (the operator creates these in a real account);
-- the environment each function gets (``Globals`` then the function's own variables), names and URLs resolved.
+- the environment each function gets (``Globals`` then the function's own variables), names and URLs resolved;
+- every ``AWS::SNS::Topic`` (the alarms' actions point at it; no subscription: nothing is e-mailed locally);
+- every ``AWS::CloudWatch::Alarm``, its properties resolved and passed to ``PutMetricAlarm`` as they are (the
+  two share their names): metric or metric-math ``Metrics``, dimensions, statistic, period, threshold,
+  comparison, actions. moto stores alarms but never evaluates them: :mod:`sealgate_local.alarms` does.
 
-Physical names are ``<stack name>-<logical id>``, like CloudFormation's without the random suffix. Building
-twice against the same endpoint reuses the queues and tables and rotates the secrets to fresh keys.
+Physical names are ``<stack name>-<logical id>``, like CloudFormation's without the random suffix (a function's
+too: ``Ref`` on it gives that name). Building twice against the same endpoint reuses the queues, tables, topics
+and alarms and rotates the secrets to fresh keys.
 
 Every key made here is throwaway test material: random, held only in memory and in the local stack, marked so in
 the secret's description and tags. Never point this module at a real account.
@@ -24,14 +29,17 @@ import importlib
 import json
 import re
 import secrets
-from collections.abc import Collection, Mapping
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 from sealgate.profiles import Profile, load_profiles
 
 if TYPE_CHECKING:
+    import boto3
+    from mypy_boto3_cloudwatch import CloudWatchClient
+    from mypy_boto3_cloudwatch.type_defs import PutMetricAlarmInputTypeDef
     from mypy_boto3_dynamodb import DynamoDBClient
     from mypy_boto3_secretsmanager import SecretsManagerClient
     from mypy_boto3_sqs import SQSClient
@@ -146,22 +154,31 @@ def _refs(value: Any) -> set[str]:
 
 @dataclass(frozen=True)
 class AwsClients:
-    """The three clients the stack needs, all on one region and endpoint."""
+    """The clients the stack needs, all on one region and endpoint."""
 
     sqs: SQSClient
     dynamodb: DynamoDBClient
     secretsmanager: SecretsManagerClient
+    cloudwatch: CloudWatchClient
+    # Any: the dev dependencies carry no SNS type stubs (boto3-stubs[sns]); only create_topic is called.
+    sns: Any
 
     @classmethod
     def create(cls, *, region: str = "us-east-1", endpoint_url: str | None = None) -> AwsClients:
         """Clients from a fresh boto3 session (credentials from the environment; moto accepts any)."""
         import boto3
 
-        session = boto3.session.Session(region_name=region)
+        return cls.of_session(boto3.session.Session(region_name=region), endpoint_url=endpoint_url)
+
+    @classmethod
+    def of_session(cls, session: boto3.session.Session, *, endpoint_url: str | None = None) -> AwsClients:
+        """Clients from ``session``, on ``endpoint_url`` (moto's server) if given."""
         return cls(
             sqs=session.client("sqs", endpoint_url=endpoint_url),
             dynamodb=session.client("dynamodb", endpoint_url=endpoint_url),
             secretsmanager=session.client("secretsmanager", endpoint_url=endpoint_url),
+            cloudwatch=session.client("cloudwatch", endpoint_url=endpoint_url),
+            sns=session.client("sns", endpoint_url=endpoint_url),
         )
 
 
@@ -180,6 +197,7 @@ class Function:
     """One ``AWS::Serverless::Function``: where its code is and the environment the template gives it."""
 
     logical_id: str
+    lambda_name: str
     code_dir: Path
     handler: str
     timeout: int
@@ -208,7 +226,8 @@ class ThrowawaySecret:
 
 @dataclass
 class StackResources:
-    """What :func:`build_stack` made. ``secrets`` hold AWSCURRENT, ``previous_secrets`` AWSPREVIOUS."""
+    """What :func:`build_stack` made. ``secrets`` hold AWSCURRENT, ``previous_secrets`` AWSPREVIOUS;
+    ``alarms`` map each alarm's logical id to its name in CloudWatch, in template order."""
 
     stage: str
     stack_name: str
@@ -218,6 +237,8 @@ class StackResources:
     functions: dict[str, Function]
     secrets: dict[str, ThrowawaySecret]
     previous_secrets: dict[str, ThrowawaySecret] = field(default_factory=dict)
+    topics: dict[str, str] = field(default_factory=dict)
+    alarms: dict[str, str] = field(default_factory=dict)
     clients: AwsClients | None = field(default=None, repr=False)
     profiles: dict[str, Profile] = field(default_factory=dict, repr=False)
 
@@ -263,8 +284,8 @@ def build_stack(
     parameters: Mapping[str, str] | None = None,
     template_path: Path = TEMPLATE,
 ) -> StackResources:
-    """Create the template's queues, tables and the partners' throwaway secrets; resolve each function's
-    environment. ``parameters`` override the template's defaults (``Stage`` comes from ``stage``)."""
+    """Create the template's queues, tables, topics, alarms and the partners' throwaway secrets; resolve each
+    function's environment. ``parameters`` override the template's defaults (``Stage`` comes from ``stage``)."""
     template = load_template(template_path)
     region = clients.sqs.meta.region_name
     stack_name = stack_name or f"sealgate-{stage}"
@@ -277,7 +298,9 @@ def build_stack(
     resolver = Resolver(template, {**(parameters or {}), "Stage": stage}, pseudo)
     queues = _create_queues(clients.sqs, template, resolver, stack_name)
     tables = _create_tables(clients.dynamodb, template, resolver, stack_name)
-    functions = _functions(template, resolver, template_path.parent)
+    functions = _functions(template, resolver, template_path.parent, stack_name)
+    topics = _create_topics(clients.sns, template, resolver, stack_name)
+    alarms = _create_alarms(clients.cloudwatch, template, resolver, stack_name)
     profiles = load_profiles()
     served = sorted({p for f in functions.values() for p in _partners(f.environment)})
     prefixes = {f.environment.get("SEALGATE_SECRET_PREFIX", "") for f in functions.values()} - {""}
@@ -296,6 +319,8 @@ def build_stack(
         tables=tables,
         functions=functions,
         secrets=made,
+        topics=topics,
+        alarms=alarms,
         clients=clients,
         profiles={name: profiles[name] for name in served},
     )
@@ -390,7 +415,9 @@ def _create_tables(
     return created
 
 
-def _functions(template: Mapping[str, Any], resolver: Resolver, root: Path) -> dict[str, Function]:
+def _functions(
+    template: Mapping[str, Any], resolver: Resolver, root: Path, stack_name: str
+) -> dict[str, Function]:
     defaults = dict((template.get("Globals") or {}).get("Function") or {})
     default_variables = dict((defaults.get("Environment") or {}).get("Variables") or {})
     found: dict[str, Function] = {}
@@ -400,13 +427,82 @@ def _functions(template: Mapping[str, Any], resolver: Resolver, root: Path) -> d
         environment = {name: _text(resolver.resolve(value)) for name, value in variables.items()}
         function = Function(
             logical_id=logical_id,
+            lambda_name=_text(
+                resolver.resolve(properties.get("FunctionName") or f"{stack_name}-{logical_id}")
+            ),
             code_dir=(root / str(properties["CodeUri"])).resolve(),
             handler=str(properties.get("Handler", defaults.get("Handler", "app.lambda_handler"))),
             timeout=int(str(properties.get("Timeout", defaults.get("Timeout", 3)))),
             environment=environment,
         )
         found[function.name] = function
+        resolver.values[logical_id] = function.lambda_name
     return found
+
+
+def _create_topics(
+    sns: Any, template: Mapping[str, Any], resolver: Resolver, stack_name: str
+) -> dict[str, str]:
+    """Each topic's ARN by logical id (what ``Ref`` on it gives)."""
+    created: dict[str, str] = {}
+    for logical_id, raw in sorted(_resources(template, "AWS::SNS::Topic").items()):
+        properties = resolver.resolve(raw)
+        attributes = {"DisplayName": str(properties["DisplayName"])} if "DisplayName" in properties else {}
+        name = str(properties.get("TopicName") or f"{stack_name}-{logical_id}")
+        arn = str(sns.create_topic(Name=name, Attributes=attributes)["TopicArn"])
+        created[logical_id] = arn
+        resolver.values[logical_id] = arn
+        resolver.attributes[(logical_id, "TopicArn")] = arn
+        resolver.attributes[(logical_id, "TopicName")] = name
+    return created
+
+
+def _create_alarms(
+    cloudwatch: CloudWatchClient, template: Mapping[str, Any], resolver: Resolver, stack_name: str
+) -> dict[str, str]:
+    """Each alarm's name by logical id, in template order (the order ``make demo`` reports them in)."""
+    created: dict[str, str] = {}
+    for logical_id, raw in _resources(template, "AWS::CloudWatch::Alarm").items():
+        arguments = _alarm_arguments(resolver.resolve(raw), f"{stack_name}-{logical_id}")
+        cloudwatch.put_metric_alarm(**arguments)
+        created[logical_id] = arguments["AlarmName"]
+    return created
+
+
+def _alarm_arguments(properties: Mapping[str, Any], default_name: str) -> PutMetricAlarmInputTypeDef:
+    """``PutMetricAlarm`` arguments from an alarm's resolved properties: the same names, with the numbers and
+    booleans that came out of parameters as strings made numbers and booleans again."""
+    arguments: dict[str, Any] = {"AlarmName": default_name, **properties}
+    for key, kind in _ALARM_TYPES.items():
+        if key in arguments:
+            arguments[key] = kind(arguments[key])
+    if "Metrics" in arguments:
+        arguments["Metrics"] = [_metric_query(query) for query in arguments["Metrics"]]
+    return cast("PutMetricAlarmInputTypeDef", arguments)
+
+
+def _boolean(value: Any) -> bool:
+    return value if isinstance(value, bool) else str(value).lower() == "true"
+
+
+_ALARM_TYPES: dict[str, Callable[[Any], Any]] = {
+    "Threshold": float,
+    "Period": int,
+    "EvaluationPeriods": int,
+    "DatapointsToAlarm": int,
+    "ActionsEnabled": _boolean,
+}
+
+
+def _metric_query(query: Mapping[str, Any]) -> dict[str, Any]:
+    typed = dict(query)
+    if "Period" in typed:
+        typed["Period"] = int(typed["Period"])
+    if "ReturnData" in typed:
+        typed["ReturnData"] = _boolean(typed["ReturnData"])
+    if "MetricStat" in typed:
+        typed["MetricStat"] = {**typed["MetricStat"], "Period": int(typed["MetricStat"]["Period"])}
+    return typed
 
 
 def _text(value: Any) -> str:

@@ -25,11 +25,13 @@ import json
 import ssl
 import time
 import uuid
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
+from sealgate import metric_names
 from sealgate_local.sandboxes import Verification
 from sealgate_local.stack import LocalStack
 
@@ -363,15 +365,24 @@ def table(results: list[FlowResult]) -> str:
 
 
 def summary(stack: LocalStack) -> str:
-    """Audit counts by action and outcome, metric counts, signature failures, alarms, the poller's work."""
+    """Audit counts by action and outcome; metric counts, signature failures and the alarms from CloudWatch
+    (moto's, fed by the functions' EMF lines); the poller's work."""
     observed = stack.logs.summary()
     audit = ", ".join(f"{action} {outcome} {n}" for (action, outcome), n in sorted(observed.audit.items()))
-    metrics = ", ".join(f"{name} {n}" for name, n in sorted(observed.metrics.items()))
-    failures = ", ".join(f"{partner} {n}" for partner, n in sorted(observed.signature_failures.items()))
+    counts: Counter[str] = Counter()
+    signature: Counter[str] = Counter()
+    for series, total in stack.metric_totals().items():
+        partner = series.dimension("partner")
+        if partner is None:
+            counts[series.name] += int(total)
+        elif series.name == metric_names.SIGNATURE_CHECK_FAILED:
+            signature[partner] += int(total)
+    metrics = ", ".join(f"{name} {n}" for name, n in sorted(counts.items()))
+    failures = ", ".join(f"{partner} {n}" for partner, n in sorted(signature.items()))
     lines = [
         "Summary",
         f"  audit records       {audit or 'none'}",
-        f"  metrics (EMF)       {metrics or 'none'}",
+        f"  CloudWatch metrics  {metrics or 'none'}",
         f"  signature failures  {failures or 'none'}",
     ]
     alarms = stack.alarms()
@@ -381,7 +392,7 @@ def summary(stack: LocalStack) -> str:
                 f"  ALARM would fire    {alarm.logical_id}: {alarm.value:g}, threshold {alarm.threshold:g}"
             )
     if not any(alarm.firing for alarm in alarms):
-        lines.append(f"  alarms              none of the template's {len(alarms)} would fire")
+        lines.append(f"  alarms              none of the {len(alarms)} in CloudWatch would fire")
     for alarm in alarms:
         if not alarm.firing and alarm.value:
             lines.append(
@@ -393,6 +404,8 @@ def summary(stack: LocalStack) -> str:
             f"  sqs poller          {s.batches} batches, {s.received} received, {s.deleted} deleted, "
             f"{s.item_failures} left for redelivery"
         )
+    if stack.emf is not None and stack.emf.failed:
+        lines.append(f"  metrics lost        {stack.emf.failed} (CloudWatch refused or was unreachable)")
     if observed.unhandled_errors:
         lines.append(f"  unhandled errors    {observed.unhandled_errors} (tracebacks in the function logs)")
     return "\n".join(lines)

@@ -1,8 +1,13 @@
 """What the functions print, collected: Powertools JSON log lines, audit records and EMF metric lines.
 
-Every line a worker writes to stderr comes here (:meth:`FunctionLogs.feed`). Lines are kept in memory only;
-:meth:`FunctionLogs.summary` counts audit records by action and outcome, and metric values by name, which
-is what ``make demo`` shows. Audit records hold field names, never values (see :mod:`sealgate.audit`).
+Every line a worker writes to stderr comes here (:meth:`FunctionLogs.feed`). Lines and audit records are kept
+in memory; :meth:`FunctionLogs.summary` counts audit records by action and outcome, which is what ``make demo``
+shows. Audit records hold field names, never values (see :mod:`sealgate.audit`).
+
+EMF records go on to ``emf_sink``: the local stack points it at moto's CloudWatch
+(:class:`sealgate_local.emf_to_cloudwatch.EmfToCloudWatch`), where the metric counts and the alarms' numbers
+are then read, as they would be in AWS. The sink runs on the worker's log reader, before the invocation that
+printed the line returns, so a metric is in CloudWatch once its invocation has answered.
 """
 
 from __future__ import annotations
@@ -14,15 +19,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-
-@dataclass(frozen=True)
-class MetricPoint:
-    """One metric value from an EMF line, with the dimensions it was published under."""
-
-    namespace: str
-    name: str
-    dimensions: tuple[tuple[str, str], ...]
-    value: float
+EmfSink = Callable[[Mapping[str, Any]], None]
 
 
 @dataclass(frozen=True)
@@ -30,34 +27,41 @@ class Summary:
     """Counts over everything collected so far."""
 
     audit: Counter[tuple[str, str]]
-    metrics: Counter[str]
-    signature_failures: Counter[str]
+    emf_records: int
     unhandled_errors: int
 
 
 class FunctionLogs:
-    """Collects the lines of every worker; thread-safe. ``echo`` sees each line as it arrives."""
+    """Collects the lines of every worker; thread-safe. ``echo`` sees each line as it arrives, ``emf_sink``
+    each EMF record."""
 
-    def __init__(self, echo: Callable[[str, str], None] | None = None) -> None:
+    def __init__(
+        self, echo: Callable[[str, str], None] | None = None, emf_sink: EmfSink | None = None
+    ) -> None:
         self._echo = echo
+        self.emf_sink = emf_sink
         self._lock = threading.Lock()
         self.lines: list[tuple[str, str]] = []
         self.audit_records: list[dict[str, Any]] = []
-        self.metric_points: list[MetricPoint] = []
+        self.emf_records = 0
         self.tracebacks = 0
 
     def feed(self, function: str, line: str) -> None:
         """Take one line printed by ``function``."""
         record = _json_object(line)
+        emf = record if record is not None and isinstance(record.get("_aws"), dict) else None
         with self._lock:
             self.lines.append((function, line))
             if record is None:
                 if line.startswith("Traceback "):
                     self.tracebacks += 1
-            elif isinstance(record.get("_aws"), dict):
-                self.metric_points.extend(_emf_points(record))
+            elif emf is not None:
+                self.emf_records += 1
             elif record.get("message") == "audit" and isinstance(record.get("audit"), dict):
                 self.audit_records.append({**record["audit"], "function": function})
+        sink = self.emf_sink
+        if emf is not None and sink is not None:
+            sink(emf)
         if self._echo is not None:
             self._echo(function, line)
 
@@ -67,31 +71,10 @@ class FunctionLogs:
             records = list(self.audit_records)
         return [r for r in records if all(r.get(k) == v for k, v in match.items())]
 
-    def metric_sum(
-        self, namespace: str, name: str, dimensions: Mapping[str, str] | None = None
-    ) -> float | None:
-        """Sum of ``name`` published under exactly ``dimensions`` (any, if None); None without data."""
-        wanted = None if dimensions is None else tuple(sorted(dimensions.items()))
-        with self._lock:
-            values = [
-                p.value
-                for p in self.metric_points
-                if p.namespace == namespace and p.name == name and (wanted is None or p.dimensions == wanted)
-            ]
-        return sum(values) if values else None
-
     def summary(self) -> Summary:
         with self._lock:
             audit = Counter((str(r.get("action")), str(r.get("outcome"))) for r in self.audit_records)
-            metrics: Counter[str] = Counter()
-            signature: Counter[str] = Counter()
-            for point in self.metric_points:
-                dims = dict(point.dimensions)
-                if "partner" not in dims:
-                    metrics[point.name] += int(point.value)
-                elif point.name == "SignatureCheckFailed":
-                    signature[dims["partner"]] += int(point.value)
-            return Summary(audit, metrics, signature, self.tracebacks)
+            return Summary(audit, self.emf_records, self.tracebacks)
 
 
 def _json_object(line: str) -> dict[str, Any] | None:
@@ -102,22 +85,3 @@ def _json_object(line: str) -> dict[str, Any] | None:
     except json.JSONDecodeError:
         return None
     return value if isinstance(value, dict) else None
-
-
-def _emf_points(record: Mapping[str, Any]) -> list[MetricPoint]:
-    """The metric values of one EMF line, one point per value per dimension set."""
-    points: list[MetricPoint] = []
-    for directive in record["_aws"].get("CloudWatchMetrics") or []:
-        namespace = str(directive.get("Namespace", ""))
-        for dimension_set in directive.get("Dimensions") or [[]]:
-            dimensions = tuple(sorted((str(d), str(record.get(d, ""))) for d in dimension_set))
-            for metric in directive.get("Metrics") or []:
-                name = str(metric.get("Name", ""))
-                raw = record.get(name)
-                values = raw if isinstance(raw, list) else [raw]
-                points.extend(
-                    MetricPoint(namespace, name, dimensions, float(v))
-                    for v in values
-                    if isinstance(v, int | float)
-                )
-    return points

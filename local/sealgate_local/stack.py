@@ -2,8 +2,11 @@
 
 What :class:`LocalStack` starts, in order, and stops in reverse:
 
-1. moto's server on 127.0.0.1 (a free port): Secrets Manager, SQS, DynamoDB, CloudWatch;
-2. the queues, tables and throwaway partner secrets ``template.yaml`` declares (:mod:`sealgate_local.aws_stack`);
+1. moto's server on 127.0.0.1 (a free port): Secrets Manager, SQS, DynamoDB, CloudWatch (and SNS, for the
+   alarms' topic);
+2. the queues, tables, alarm topic, CloudWatch alarms and throwaway partner secrets ``template.yaml`` declares
+   (:mod:`sealgate_local.aws_stack`), and the EMF lines the functions print turned into metric data in moto's
+   CloudWatch (:mod:`sealgate_local.emf_to_cloudwatch`);
 3. the four partner sandboxes over HTTPS, under a throwaway CA (:mod:`sealgate_local.sandboxes`);
 4. one worker pool per function (:mod:`sealgate_local.worker`), each worker a process with the function's
    environment from the template plus the local overrides: moto's endpoint and dummy credentials,
@@ -28,13 +31,15 @@ import threading
 import uuid
 from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sealgate_local import aws_stack
-from sealgate_local.alarms import AlarmState, evaluate
+from sealgate_local.alarms import AlarmState, judge
 from sealgate_local.api_server import ApiServer, Route, routes_from_template
+from sealgate_local.emf_to_cloudwatch import EmfToCloudWatch, Series, totals
 from sealgate_local.function_logs import FunctionLogs
 from sealgate_local.sqs_poller import SqsPoller, sqs_sources
 from sealgate_local.worker import FunctionSpec, Invocation, WorkerPool
@@ -80,6 +85,8 @@ class LocalStack:
         self.routes: list[Route] = []
         self.aws: aws_stack.StackResources | None = None
         self.clients: aws_stack.AwsClients | None = None
+        self.emf: EmfToCloudWatch | None = None
+        self.started_at = datetime.now(UTC)
         self._sandboxes: Sandboxes | None = None
         self._api: ApiServer | None = None
         self._moto: ThreadedMotoServer | None = None
@@ -106,6 +113,7 @@ class LocalStack:
         if self.built and not (BUILD_DIR / "CryptoLayer" / "python" / "sealgate").is_dir():
             raise FileNotFoundError(f"no SAM build in {BUILD_DIR}: run `make sam-build` first")
         logging.getLogger("werkzeug").setLevel(logging.ERROR)  # moto's server logs every request otherwise
+        self.started_at = datetime.now(UTC)
         self._directory = Path(tempfile.mkdtemp(prefix="sealgate-local-"))
         self._moto = ThreadedMotoServer(ip_address="127.0.0.1", port=0, verbose=False)
         self._moto.start()
@@ -115,6 +123,8 @@ class LocalStack:
         self.aws = aws_stack.build_stack(
             self.clients, stage=self.stage, parameters=self.parameters, template_path=self.template_path
         )
+        self.emf = EmfToCloudWatch(self.clients.cloudwatch)
+        self.logs.emf_sink = self.emf
         secrets = {partner: secret.value for partner, secret in self.aws.secrets.items()}
         self._sandboxes = Sandboxes.start(
             secrets,
@@ -217,9 +227,7 @@ class LocalStack:
 
     def queue_depth(self, logical_id: str) -> tuple[int, int]:
         """(visible, in flight) messages of a queue of the template, by logical id."""
-        if self.clients is None:
-            raise RuntimeError("the local stack is not running")
-        answer = self.clients.sqs.get_queue_attributes(
+        answer = self._running_clients().sqs.get_queue_attributes(
             QueueUrl=self.resources.queue_url(logical_id),
             AttributeNames=["ApproximateNumberOfMessages", "ApproximateNumberOfMessagesNotVisible"],
         )["Attributes"]
@@ -228,31 +236,36 @@ class LocalStack:
         )
 
     def alarms(self) -> list[AlarmState]:
-        """The template's alarms, judged on this run (see :mod:`sealgate_local.alarms`)."""
-        resources = self.resources
-        queue_names = {logical_id: queue.name for logical_id, queue in resources.queues.items()}
-        function_of = {f.logical_id: name for name, f in resources.functions.items()}
-        queue_of = {queue.name: logical_id for logical_id, queue in resources.queues.items()}
+        """The template's alarms as CloudWatch holds them, judged on this run (see :mod:`sealgate_local.alarms`)."""
+        cloudwatch = self._running_clients().cloudwatch
+        return judge(cloudwatch, self.resources.alarms, service_metric=self._service_metric)
 
-        def datapoint(
-            namespace: str, name: str, dimensions: Mapping[str, str], statistic: str
-        ) -> float | None:
-            if namespace == "AWS/Lambda" and name == "Errors":
-                pool = self.pools.get(function_of.get(dimensions.get("FunctionName", ""), ""))
-                return None if pool is None else float(sum(pool.errors.values()))
-            if namespace == "AWS/SQS" and name == "ApproximateNumberOfMessagesVisible":
-                logical_id = queue_of.get(dimensions.get("QueueName", ""))
-                return None if logical_id is None else float(self.queue_depth(logical_id)[0])
-            return self.logs.metric_sum(namespace, name, dimensions)
-
-        return evaluate(
-            self.template,
-            datapoint,
-            parameters={**self.parameters, "Stage": self.stage},
-            names={**queue_names, **{f.logical_id: f.logical_id for f in resources.functions.values()}},
-        )
+    def metric_totals(self) -> dict[Series, float]:
+        """The sum of every metric series in CloudWatch since the stack started (what the functions' EMF made)."""
+        return totals(self._running_clients().cloudwatch, start=self.started_at, end=datetime.now(UTC))
 
     # --- internals ------------------------------------------------------------------------------------------
+
+    def _running_clients(self) -> aws_stack.AwsClients:
+        if self.clients is None:
+            raise RuntimeError("the local stack is not running")
+        return self.clients
+
+    def _service_metric(self, series: Series) -> float | None:
+        """An AWS service metric, from what the local stack observes: moto generates none for Lambda or SQS (only
+        S3's), so Lambda's ``Errors`` are the workers' unhandled errors in this run and SQS's
+        ``ApproximateNumberOfMessagesVisible`` is the queue's depth now."""
+        resources = self.resources
+        if series.namespace == "AWS/Lambda" and series.name == "Errors":
+            name = series.dimension("FunctionName")
+            short = next((s for s, f in resources.functions.items() if f.lambda_name == name), None)
+            pool = self.pools.get(short or "")
+            return None if pool is None else float(sum(pool.errors.values()))
+        if series.namespace == "AWS/SQS" and series.name == "ApproximateNumberOfMessagesVisible":
+            name = series.dimension("QueueName")
+            logical_id = next((i for i, queue in resources.queues.items() if queue.name == name), None)
+            return None if logical_id is None else float(self.queue_depth(logical_id)[0])
+        return None
 
     def _spec(self, function: aws_stack.Function, *, delivers: bool) -> FunctionSpec:
         assert self.aws is not None
@@ -264,7 +277,7 @@ class LocalStack:
             or ((self.template.get("Globals") or {}).get("Function") or {}).get("MemorySize")
             or 128
         )
-        lambda_name = f"{self.aws.stack_name}-{function.logical_id}"
+        lambda_name = function.lambda_name
         environment = {
             "PATH": os.environ.get("PATH", "/usr/local/bin:/usr/bin:/bin"),
             "LANG": "C.UTF-8",
@@ -316,8 +329,4 @@ def _clients(endpoint_url: str) -> aws_stack.AwsClients:
         aws_access_key_id=DUMMY_CREDENTIALS["AWS_ACCESS_KEY_ID"],
         aws_secret_access_key=DUMMY_CREDENTIALS["AWS_SECRET_ACCESS_KEY"],
     )
-    return aws_stack.AwsClients(
-        sqs=session.client("sqs", endpoint_url=endpoint_url),
-        dynamodb=session.client("dynamodb", endpoint_url=endpoint_url),
-        secretsmanager=session.client("secretsmanager", endpoint_url=endpoint_url),
-    )
+    return aws_stack.AwsClients.of_session(session, endpoint_url=endpoint_url)

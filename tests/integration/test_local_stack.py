@@ -9,18 +9,29 @@ queue by the queue's redrive policy after its last receive.
 from __future__ import annotations
 
 import hashlib
+import math
 import subprocess
 import sys
 import time
 import uuid
 from collections.abc import Iterator
-from typing import Any
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
 
 import pytest
 
+from sealgate_local.aws_stack import load_template
 from sealgate_local.demo import CARD_NUMBER, CPF, CVV, SAMPLE_VALUES, Demo, summary, table
 from sealgate_local.sandboxes import SandboxMode
 from sealgate_local.stack import ROOT, LocalStack
+
+if TYPE_CHECKING:
+    from mypy_boto3_cloudwatch.type_defs import (
+        DimensionTypeDef,
+        MetricDataQueryTypeDef,
+        MetricStatTypeDef,
+        MetricTypeDef,
+    )
 
 pytestmark = pytest.mark.slow
 
@@ -137,6 +148,75 @@ def test_make_demo_command_prints_the_table_and_exits_0() -> None:
         assert partner in done.stdout
     for text in (*SAMPLE_VALUES, CARD_NUMBER, "PRIVATE KEY", "throwaway-", "base64:"):
         assert text not in done.stdout + done.stderr
+
+
+# --- CloudWatch on moto's server ---------------------------------------------------------------------------
+
+
+def test_the_templates_alarms_are_in_moto_with_its_thresholds(stack: LocalStack) -> None:
+    assert stack.clients is not None
+    template = load_template()
+    declared = {
+        name: resource["Properties"]
+        for name, resource in template["Resources"].items()
+        if resource["Type"] == "AWS::CloudWatch::Alarm"
+    }
+    names = stack.resources.alarms
+
+    described = stack.clients.cloudwatch.describe_alarms(AlarmNames=list(names.values()))["MetricAlarms"]
+
+    held = {alarm.get("AlarmName"): alarm for alarm in described}
+    assert set(held) == set(names.values())
+    assert set(names) == set(declared)
+    for logical_id, properties in declared.items():
+        threshold = properties["Threshold"]
+        if isinstance(threshold, dict):
+            threshold = template["Parameters"][threshold["Ref"]]["Default"]
+        alarm = held[names[logical_id]]
+        assert alarm.get("Threshold") == float(threshold), logical_id
+        assert alarm.get("ComparisonOperator") == properties["ComparisonOperator"], logical_id
+
+
+def test_a_forged_webhook_is_a_signature_failure_in_moto_cloudwatch(stack: LocalStack) -> None:
+    assert stack.clients is not None
+    cloudwatch = stack.clients.cloudwatch
+    stage: list[DimensionTypeDef] = [
+        {"Name": "service", "Value": "sealgate"},
+        {"Name": "stage", "Value": "dev"},
+    ]
+    series: dict[str, list[DimensionTypeDef]] = {
+        "stage": stage,
+        "partner": [*stage, {"Name": "partner", "Value": "dlocal"}],
+    }
+
+    def sums() -> dict[str, float]:
+        """SignatureCheckFailed since the stack started, straight from moto's GetMetricData."""
+        end = datetime.now(UTC) + timedelta(seconds=1)
+        period = math.ceil((end - stack.started_at).total_seconds() / 60 + 1) * 60
+        queries: list[MetricDataQueryTypeDef] = []
+        for query_id, dims in series.items():
+            metric: MetricTypeDef = {
+                "Namespace": "Sealgate",
+                "MetricName": "SignatureCheckFailed",
+                "Dimensions": dims,
+            }
+            stat: MetricStatTypeDef = {"Metric": metric, "Period": period, "Stat": "Sum"}
+            queries.append({"Id": query_id, "MetricStat": stat})
+        answer = cloudwatch.get_metric_data(
+            MetricDataQueries=queries, StartTime=stack.started_at, EndTime=end
+        )
+        return {r.get("Id", ""): sum(r.get("Values", [])) for r in answer["MetricDataResults"]}
+
+    before = sums()
+    payload = {"id": f"D-4-{uuid.uuid4()}", "amount": 1.0, "status": "PAID", "currency": "BRL"}
+    status, _ = stack.sandboxes.dlocal.notify(
+        stack.base_url + "/v1/webhooks/dlocal", payload, secret="forged-" + uuid.uuid4().hex
+    )
+    after = sums()
+
+    assert status == 401
+    assert after["stage"] - before["stage"] == 1.0
+    assert after["partner"] - before["partner"] == 1.0
 
 
 # --- failures: retried, never lost -------------------------------------------------------------------------

@@ -86,7 +86,7 @@ def signature(secret: str | bytes, login: str, date: str, body: bytes) -> str:
     BadKey
         ``secret`` is empty.
     BadInput
-        ``login`` or ``date`` is empty, or ``body`` is not bytes.
+        ``login`` or ``date`` is empty or not valid Unicode text, or ``body`` is not bytes.
     """
     key = as_bytes(secret)
     if not key:
@@ -97,7 +97,10 @@ def signature(secret: str | bytes, login: str, date: str, body: bytes) -> str:
         raise BadInput("X-Date is empty")
     if not isinstance(body, bytes | bytearray | memoryview):
         raise BadInput("request body must be the exact bytes sent, not text")
-    message = login.encode("utf-8") + date.encode("utf-8") + bytes(body)
+    try:
+        message = login.encode("utf-8") + date.encode("utf-8") + bytes(body)
+    except UnicodeEncodeError:  # a lone surrogate (e.g. from a header): there are no bytes to sign
+        raise BadInput("X-Login and X-Date must be valid Unicode text") from None
     return hmac.new(key, message, hashlib.sha256).hexdigest()
 
 

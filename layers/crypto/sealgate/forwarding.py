@@ -17,16 +17,18 @@ What happens to a message:
 from __future__ import annotations
 
 import hashlib
-import json
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, TypeGuard
 from urllib.parse import urlencode
 
-from sealgate import audit, metric_names, partner_http, protection, signing
+from sealgate import audit, metric_names, partner_http, protection, signing, strict_json
 from sealgate.errors import BadInput, SealgateError, Unavailable
 from sealgate.gateway import Gateway, forward_id
 from sealgate.telemetry import count, logger
+
+#: ours are 32 hex digits; the status route takes no longer ids either
+MAX_OUTCOME_ID = 64
 
 
 class RetryLater(Exception):  # a signal to the batch processor, not an error of ours
@@ -59,8 +61,8 @@ class PartnerRequest:
 def parse_message(body: str, message_id: str) -> Message:
     """The message's JSON; :class:`BadInput` for anything malformed (a permanent failure)."""
     try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, RecursionError):
+        data = strict_json.loads(body)
+    except strict_json.StrictJsonError:
         raise BadInput("message body is not JSON") from None
     if not isinstance(data, dict):
         raise BadInput("message body must be a JSON object")
@@ -69,9 +71,15 @@ def parse_message(body: str, message_id: str) -> Message:
         raise BadInput("message needs partner, operation and payload")
     key = signing.check_idempotency_key(data.get("idempotency_key")) or message_id
     outcome_id = data.get("id")
-    if not isinstance(outcome_id, str) or not outcome_id.isalnum():
+    if not _is_outcome_id(outcome_id):
         outcome_id = forward_id(partner, key)
     return Message(outcome_id, partner, operation, data["payload"], key)
+
+
+def _is_outcome_id(value: object) -> TypeGuard[str]:
+    """Whether ``value`` can be an outcome id (ours are 32 hex digits): a longer one could exceed DynamoDB's
+    2048-byte key, and every write of the outcome would fail."""
+    return isinstance(value, str) and 0 < len(value) <= MAX_OUTCOME_ID and value.isascii() and value.isalnum()
 
 
 def build_request(gateway: Gateway, message: Message) -> PartnerRequest:
@@ -217,7 +225,7 @@ class Delivery:
     ) -> None:
         audit.record(
             action="forward.deliver",
-            partner=partner,
+            partner=self.gateway.served(partner),
             outcome=outcome,
             reason=reason,
             request_id=self.request_id,

@@ -27,6 +27,7 @@ from sealgate.errors import (
     KeysUnavailable,
     MissingSignature,
     NotFound,
+    PayloadTooLarge,
     SealgateError,
     StaleRequest,
     Unavailable,
@@ -87,6 +88,11 @@ class Gateway:
             raise UnknownPartner()
         return found
 
+    def served(self, partner: str | None) -> str | None:
+        """``partner`` if this function serves it, else None: a name from a path or a message is the caller's
+        text (anything, a card number by mistake) and is not logged."""
+        return partner if partner in self.profiles else None
+
     def report_key_failures(self) -> None:
         """Emit ``KeyLoadFailed`` for the Secrets Manager failures since the last invocation."""
         failures = self.secrets.load_failures
@@ -112,7 +118,7 @@ class Gateway:
         finally:
             audit.record(
                 action=action,
-                partner=partner,
+                partner=self.served(partner),
                 outcome=entry.outcome,
                 reason=entry.reason,
                 request_id=request.request_id,
@@ -218,7 +224,12 @@ class Gateway:
                 "x_date": date,
                 "body": body.decode("utf-8", "replace"),
             }
-            _send_message(self.settings.inbound_queue_url, message, group=None)
+            try:
+                _send_message(self.settings.inbound_queue_url, message, group=None)
+            except SealgateError:
+                # Not queued: the partner's retry of this notification must not be refused as a duplicate.
+                self.dedupe.delete(f"webhook#{digest}")
+                raise
             count(metric_names.WEBHOOK_ACCEPTED)
             entry.fields = ["body"]
             return {"status": "accepted", "id": digest[:32]}
@@ -265,7 +276,7 @@ class Gateway:
             }
             try:
                 message_id = _send_message(self.settings.outbound_queue_url, message, group=None)
-            except Unavailable:
+            except SealgateError:  # not queued (too large, or the queue is down): a retry must queue it
                 self.outcomes.delete(outcome_id)
                 raise
             self.outcomes.update(outcome_id, {"message_id": message_id})
@@ -299,18 +310,24 @@ def _field(body: Mapping[str, Any], name: str) -> Any:
     return body[name]
 
 
+#: SQS's default ``MaximumMessageSize`` (the template sets none), less room for the attributes a dead-lettered
+#: copy gains. A body under the request limit can exceed it: JSON escapes each non-ASCII character (up to 6x).
+MAX_MESSAGE_BYTES = 256 * 1024 - 1024
+
+
 def _send_message(queue_url: str, message: Mapping[str, Any], *, group: str | None) -> str:
-    """Send a JSON message; :class:`Unavailable` if SQS refuses."""
+    """Send a JSON message; :class:`PayloadTooLarge` if SQS could never take it, :class:`Unavailable` if it
+    refuses."""
     from botocore.exceptions import BotoCoreError, ClientError
 
     from sealgate.aws_clients import client
 
     if not queue_url:
         raise Unavailable("queue is not configured")
-    kwargs: dict[str, Any] = {
-        "QueueUrl": queue_url,
-        "MessageBody": json.dumps(message, separators=(",", ":")),
-    }
+    body = json.dumps(message, separators=(",", ":"))
+    if len(body.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        raise PayloadTooLarge("payload is too large to queue")
+    kwargs: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": body}
     if group:
         kwargs["MessageGroupId"] = group
     try:

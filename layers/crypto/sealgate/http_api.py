@@ -17,6 +17,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import Response
 from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
+from sealgate import strict_json
 from sealgate.errors import BadInput, PayloadTooLarge, SealgateError
 from sealgate.telemetry import logger
 
@@ -70,10 +71,10 @@ def raw_body(text: str | None, is_base64: bool, max_bytes: int) -> bytes:
 
 
 def json_object(data: bytes) -> dict[str, Any]:
-    """Parse a JSON object body; anything else is ``bad_json`` (400)."""
+    """Parse a JSON object body (strict JSON, see :mod:`sealgate.strict_json`); anything else is ``bad_json``."""
     try:
-        value = json.loads(data.decode("utf-8")) if data.strip() else None
-    except (UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        value = strict_json.loads(data) if data.strip() else None
+    except strict_json.StrictJsonError:
         raise BadJson() from None
     if not isinstance(value, dict):
         raise BadJson("body must be a JSON object")

@@ -18,6 +18,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+from sealgate import strict_json
 from sealgate.errors import AuthenticationFailed, BadInput, BadToken, UnsupportedOperation
 from sealgate.profiles import Profile
 
@@ -127,8 +128,8 @@ def reveal(profile: Profile, payload: Any, secret: Mapping[str, str]) -> tuple[A
         raise BadInput(f"payload must hold the token in {options['wrap_field']!r}")
     plaintext = _body_decrypt(profile, secret, token)
     try:
-        return json.loads(plaintext.decode("utf-8")), (BODY_FIELD,)
-    except (UnicodeDecodeError, json.JSONDecodeError):
+        return strict_json.loads(plaintext), (BODY_FIELD,)
+    except strict_json.StrictJsonError:
         if scheme in UNAUTHENTICATED_SCHEMES:
             # Nothing authenticates static-IV CBC: a wrong key (e.g. the other version across a rotation) or an
             # altered token passes the padding check about once in 256 and yields garbage. Garbage is the only
