@@ -273,6 +273,33 @@ def process_target() -> tuple[float, float]:
     return timings[0], timings[1]
 
 
+#: what each function's app.py imports before its handler runs (its module-level imports, not the cold start's
+#: Secrets Manager calls, which need AWS).
+FUNCTION_IMPORTS = {
+    "encrypt": "sealgate.http_api, sealgate.gateway, sealgate.telemetry",
+    "sign": "sealgate.http_api, sealgate.gateway, sealgate.telemetry",
+    "forward": "sealgate.forwarding, sealgate.http_api, sealgate.gateway, sealgate.telemetry",
+}
+CLI_COMMANDS = {
+    "sealgate encrypt aes-gcm (1 value)": "sealgate.cli, sealgate.netcore_gcm",
+    "sealgate encrypt jwe (1 value)": "sealgate.cli, sealgate.dlocal_jwe",
+}
+
+
+def import_seconds(modules: str, runs: int = 5) -> float:
+    """Best wall time of a fresh interpreter importing ``modules``, less an empty interpreter's."""
+
+    def best(code: str) -> float:
+        times = []
+        for _ in range(runs):
+            start = time.perf_counter()
+            subprocess.run([sys.executable, "-c", code], check=True)
+            times.append(time.perf_counter() - start)
+        return min(times)
+
+    return best(f"import {modules}") - best("pass")
+
+
 def main() -> int:
     print(
         f"# Sealgate benchmarks (1 KiB values, ops/s, ~{BUDGET}s per cell, Python {sys.version.split()[0]})\n"
@@ -296,6 +323,12 @@ def main() -> int:
     print(f"| `sealgate encrypt aesbridge-gcm --lines` | {ours:.3f} |")
     print(f"| aes-bridge package, one process | {reference:.3f} |")
     print(f"| speed-up (target >= 40x) | {ratio:.0f}x ({verdict} the target) |")
+    print("\n| start-up imports (fresh interpreter, best of 5, less an empty one) | ms |")
+    print("|---|---:|")
+    for name, modules in FUNCTION_IMPORTS.items():
+        print(f"| {name} function module imports | {import_seconds(modules) * 1000:.0f} |")
+    for name, modules in CLI_COMMANDS.items():
+        print(f"| {name} | {import_seconds(modules) * 1000:.0f} |")
     return 0
 
 
