@@ -32,6 +32,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sealgate_local.lifecycle import Service
 from sealgate_local.worker import Invocation, WorkerFailed
 
 LOCAL_USER = "local-developer"
@@ -107,7 +108,7 @@ def routes_from_template(template: Mapping[str, Any], function_names: Mapping[st
     return sorted(routes, key=lambda r: r.specificity, reverse=True)
 
 
-class ApiServer:
+class ApiServer(Service):
     """The local API on ``http://127.0.0.1:<port>/<stage>/``; ``start()`` / ``stop()`` or a context manager."""
 
     def __init__(self, routes: list[Route], invoke: Invoke, *, stage: str, account_id: str) -> None:
@@ -148,12 +149,6 @@ class ApiServer:
             self._server.server_close()
             self._thread.join()
         self._server = self._thread = None
-
-    def __enter__(self) -> ApiServer:
-        return self.start()
-
-    def __exit__(self, *exc_info: object) -> None:
-        self.stop()
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         """The route for ``method path`` (a path without the stage) and its path parameters."""

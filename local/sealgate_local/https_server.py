@@ -27,9 +27,9 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
-from types import TracebackType
 from typing import Any, Literal, Self, cast, get_args
 
+from sealgate_local.lifecycle import Service
 from sealgate_local.tls import Pki, make_throwaway_pki
 
 Mode = Literal["ok", "error500", "throttle429", "hang", "trickle"]
@@ -72,7 +72,7 @@ def answer_ok(request: Request) -> Response:
     return Response(200, {"Content-Type": "text/plain"}, b"ok")
 
 
-class HttpsServer:
+class HttpsServer(Service):
     """HTTPS server in a background thread; see the module docstring."""
 
     def __init__(
@@ -183,17 +183,6 @@ class HttpsServer:
             self._tempdir.cleanup()
             self._tempdir = None
             self._pki = None
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _record(self, request: Request) -> None:
         with self._lock:

@@ -64,6 +64,7 @@ from typing import Any, ClassVar, Literal, Self, cast, get_args
 from urllib.parse import parse_qsl, urlsplit
 
 from sealgate_local.https_server import HttpsServer, Request, Response
+from sealgate_local.lifecycle import Service
 from sealgate_local.tls import Pki, make_throwaway_pki
 
 SandboxMode = Literal["ok", "error500", "throttle429", "hang"]
@@ -113,7 +114,7 @@ class _Accepted:
     md5s: dict[str, str] = field(default_factory=dict)
 
 
-class PartnerSandbox:
+class PartnerSandbox(Service):
     """One partner's HTTPS sandbox; a subclass per partner holds its checks (see the module docstring).
 
     Thread-safe: the server answers each connection in its own thread; verifications are appended under a
@@ -177,17 +178,6 @@ class PartnerSandbox:
     def stop(self) -> None:
         """Stop serving; ends hangs and closes every connection."""
         self._server.stop()
-
-    def __enter__(self) -> Self:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     def _check(self, request: Request) -> _Accepted:
         """The partner's checks; raises :class:`_Refused`."""

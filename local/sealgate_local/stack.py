@@ -33,7 +33,6 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import ThreadPoolExecutor
 from datetime import UTC, datetime
 from pathlib import Path
-from types import TracebackType
 from typing import TYPE_CHECKING, Any
 
 from sealgate_local import aws_stack
@@ -41,6 +40,7 @@ from sealgate_local.alarms import AlarmState, judge
 from sealgate_local.api_server import ApiServer, Route, routes_from_template
 from sealgate_local.emf_to_cloudwatch import EmfToCloudWatch, Series, totals
 from sealgate_local.function_logs import FunctionLogs
+from sealgate_local.lifecycle import Service
 from sealgate_local.sqs_poller import SqsPoller, sqs_sources
 from sealgate_local.worker import FunctionSpec, Invocation, WorkerPool
 
@@ -56,7 +56,7 @@ REGION = "us-east-1"
 DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local-moto", "AWS_SECRET_ACCESS_KEY": "local-moto"}
 
 
-class LocalStack:
+class LocalStack(Service):
     """The local gateway; a context manager (``with LocalStack() as stack: ... stack.base_url``)."""
 
     def __init__(
@@ -177,17 +177,6 @@ class LocalStack:
         if self._directory is not None:
             shutil.rmtree(self._directory, ignore_errors=True)
             self._directory = None
-
-    def __enter__(self) -> LocalStack:
-        return self.start()
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        self.stop()
 
     # --- what callers use -----------------------------------------------------------------------------------
 
