@@ -107,11 +107,11 @@ def scheme_rows() -> list[tuple[str, float, float, str, float | None, float | No
         aesbridge_cbc,
         aesbridge_gcm,
         aesbridge_legacy,
-        dlocal_jwe,
-        dlocal_signature,
-        laravel_envelope,
-        netcore_gcm,
-        static_iv_cbc,
+        jwe,
+        dlocal_v2,
+        laravel_cbc,
+        aes_gcm,
+        aes_cbc_static,
     )
 
     rows: list[tuple[str, float, float, str, float | None, float | None]] = []
@@ -158,46 +158,46 @@ def scheme_rows() -> list[tuple[str, float, float, str, float | None, float | No
 
     php = php_rates(PHP_BENCH)
     lkey = b"k" * 32
-    ltoken = laravel_envelope.encrypt(VALUE, lkey)
+    ltoken = laravel_cbc.encrypt(VALUE, lkey)
     rows.append(
         (
             "laravel-cbc",
-            rate(lambda: laravel_envelope.encrypt(VALUE, lkey)),
-            rate(lambda: laravel_envelope.decrypt(ltoken, lkey)),
+            rate(lambda: laravel_cbc.encrypt(VALUE, lkey)),
+            rate(lambda: laravel_cbc.decrypt(ltoken, lkey)),
             "PHP (PayKun's encrypt)",
             php and php["laravel_enc"],
             php and php["laravel_dec"],
         )
     )
-    skey, siv = static_iv_cbc.generate_key_iv()
-    stoken = static_iv_cbc.encrypt(VALUE, skey, siv)
+    skey, siv = aes_cbc_static.generate_key_iv()
+    stoken = aes_cbc_static.encrypt(VALUE, skey, siv)
     rows.append(
         (
             "aes-cbc-static",
-            rate(lambda: static_iv_cbc.encrypt(VALUE, skey, siv)),
-            rate(lambda: static_iv_cbc.decrypt(stoken, skey, siv)),
+            rate(lambda: aes_cbc_static.encrypt(VALUE, skey, siv)),
+            rate(lambda: aes_cbc_static.decrypt(stoken, skey, siv)),
             "PHP openssl",
             php and php["cbc_enc"],
             php and php["cbc_dec"],
         )
     )
-    gkey = netcore_gcm.generate_key()
-    gtoken = netcore_gcm.encrypt(VALUE, gkey)
+    gkey = aes_gcm.generate_key()
+    gtoken = aes_gcm.encrypt(VALUE, gkey)
     rows.append(
         (
             "aes-gcm",
-            rate(lambda: netcore_gcm.encrypt(VALUE, gkey)),
-            rate(lambda: netcore_gcm.decrypt(gtoken, gkey)),
+            rate(lambda: aes_gcm.encrypt(VALUE, gkey)),
+            rate(lambda: aes_gcm.decrypt(gtoken, gkey)),
             "PHP openssl",
             php and php["gcm_enc"],
             php and php["gcm_dec"],
         )
     )
 
-    private_pem, public_pem = dlocal_jwe.generate_keypair()
+    private_pem, public_pem = jwe.generate_keypair()
     # Keys are parsed once, as a function does at cold start (parsing a private PEM costs ~50 ms).
-    private, public = dlocal_jwe.load_key(private_pem), dlocal_jwe.load_key(public_pem)
-    jtoken = dlocal_jwe.encrypt(VALUE, public)
+    private, public = jwe.load_key(private_pem), jwe.load_key(public_pem)
+    jtoken = jwe.encrypt(VALUE, public)
     joserfc_enc = joserfc_dec = None
     try:
         from joserfc import jwe
@@ -213,20 +213,20 @@ def scheme_rows() -> list[tuple[str, float, float, str, float | None, float | No
     rows.append(
         (
             "jwe (RSA-OAEP-256 + A256GCM)",
-            rate(lambda: dlocal_jwe.encrypt(VALUE, public)),
-            rate(lambda: dlocal_jwe.decrypt(jtoken, private)),
+            rate(lambda: jwe.encrypt(VALUE, public)),
+            rate(lambda: jwe.decrypt(jtoken, private)),
             "joserfc",
             joserfc_enc,
             joserfc_dec,
         )
     )
     secret, date = "throwaway-bench-secret", "2018-07-12T13:46:28.629Z"
-    header_value = dlocal_signature.authorization(secret, "login", date, VALUE)
+    header_value = dlocal_v2.authorization(secret, "login", date, VALUE)
     rows.append(
         (
             "dlocal-v2 (sign / verify)",
-            rate(lambda: dlocal_signature.authorization(secret, "login", date, VALUE)),
-            rate(lambda: dlocal_signature.verify(secret, "login", date, VALUE, header_value)),
+            rate(lambda: dlocal_v2.authorization(secret, "login", date, VALUE)),
+            rate(lambda: dlocal_v2.verify(secret, "login", date, VALUE, header_value)),
             "Python hmac",
             rate(
                 lambda: hmac.new(
@@ -281,8 +281,8 @@ FUNCTION_IMPORTS = {
     "forward": "sealgate.forwarding, sealgate.http_api, sealgate.gateway, sealgate.telemetry",
 }
 CLI_COMMANDS = {
-    "sealgate encrypt aes-gcm (1 value)": "sealgate.cli, sealgate.netcore_gcm",
-    "sealgate encrypt jwe (1 value)": "sealgate.cli, sealgate.dlocal_jwe",
+    "sealgate encrypt aes-gcm (1 value)": "sealgate.cli, sealgate.schemes.aes_gcm",
+    "sealgate encrypt jwe (1 value)": "sealgate.cli, sealgate.schemes.jwe",
 }
 
 

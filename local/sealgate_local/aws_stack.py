@@ -530,21 +530,21 @@ def _scheme_keys(profile: Profile) -> tuple[dict[str, str], dict[str, str]]:
     options = profile.protection
     scheme = profile.scheme
     if scheme == "aes-cbc-static":
-        from sealgate import static_iv_cbc
+        from sealgate.schemes import aes_cbc_static
 
-        key, iv = static_iv_cbc.generate_key_iv()
+        key, iv = aes_cbc_static.generate_key_iv()
         return {options["key"]: key, options["iv"]: iv}, {}
     if scheme == "aes-gcm":
-        from sealgate import netcore_gcm
+        from sealgate.schemes import aes_gcm
 
-        return {options["key"]: netcore_gcm.generate_key()}, {}
+        return {options["key"]: aes_gcm.generate_key()}, {}
     if scheme == "laravel-cbc":
         app_key = "base64:" + base64.b64encode(secrets.token_bytes(32)).decode("ascii")
         return {options["key"]: app_key}, {}
     if scheme == "jwe-card":
-        from sealgate import dlocal_jwe
+        from sealgate.schemes import jwe
 
-        private_pem, public_pem = dlocal_jwe.generate_keypair()
+        private_pem, public_pem = jwe.generate_keypair()
         return {options["key"]: public_pem}, {"jwe_private_key": private_pem}
     return {options["key"]: _token() + secrets.token_urlsafe(24)}, {}
 

@@ -96,13 +96,13 @@ def _decrypt(stack: LocalStack, route: Route) -> str:
 
 def _webhook(stack: LocalStack, route: Route) -> str:
     """A dLocal notification signed with the throwaway secret, as dLocal would send it."""
-    from sealgate import dlocal_signature
+    from sealgate.schemes import dlocal_v2
 
     secret = stack.resources.secrets["dlocal"].value
     body = json.dumps({"id": f"D-4-{uuid.uuid4()}", "status": "PAID", "amount": 120.0}, separators=(",", ":"))
-    date = dlocal_signature.format_x_date(datetime.now(UTC))
+    date = dlocal_v2.format_x_date(datetime.now(UTC))
     login = secret["x_login"]
-    authorization = dlocal_signature.authorization(secret["secret_key"], login, date, body.encode("utf-8"))
+    authorization = dlocal_v2.authorization(secret["secret_key"], login, date, body.encode("utf-8"))
     headers = {"X-Date": date, "X-Login": login, "Authorization": authorization}
     return _post(stack.base_url + route.fill("dlocal"), body, headers)
 

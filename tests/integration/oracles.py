@@ -15,7 +15,7 @@ import hmac
 from dataclasses import dataclass
 from typing import Any
 
-from sealgate.laravel_envelope import parse_key
+from sealgate.schemes.laravel_cbc import parse_key
 from tests.interop.aesbridge_oracle import infosimples_form, standard_form
 from tests.interop.cipher_oracle import PhpBatch, ok
 
@@ -65,13 +65,13 @@ def jwe_decrypt(joserfc: Any, token: str, private_pem: str) -> bytes:
     return bytes(joserfc.decrypt_compact(token, key, algorithms=["RSA-OAEP-256", "A256GCM"]).plaintext)
 
 
-def dlocal_signature(secret_key: str, login: str, date: str, body: bytes) -> str:
+def dlocal_v2(secret_key: str, login: str, date: str, body: bytes) -> str:
     """dLocal's documented ``hmac(secretKey, X-Login + X-Date + RequestBody)``, hex."""
     return hmac.new(secret_key.encode(), login.encode() + date.encode() + body, hashlib.sha256).hexdigest()
 
 
 def dlocal_authorization(secret_key: str, login: str, date: str, body: bytes) -> str:
-    return f"V2-HMAC-SHA256, Signature: {dlocal_signature(secret_key, login, date, body)}"
+    return f"V2-HMAC-SHA256, Signature: {dlocal_v2(secret_key, login, date, body)}"
 
 
 def md5(text: str | bytes) -> str:

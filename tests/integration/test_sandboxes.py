@@ -28,7 +28,8 @@ from cryptography.hazmat.primitives import padding, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from sealgate import dlocal_signature, partner_http, protection, signing
+from sealgate import partner_http, protection, signing
+from sealgate.schemes import dlocal_v2
 from sealgate.errors import PartnerUnreachable, SignatureMismatch
 from sealgate.partner_http import PartnerResponse
 from sealgate.profiles import Profile, load_profiles, parse_profile
@@ -329,7 +330,7 @@ def _dlocal_body_after_signing(
 def _dlocal_other_secret(
     headers: dict[str, str], body: bytes, secret: dict[str, str]
 ) -> tuple[dict[str, str], bytes]:
-    forged = dlocal_signature.authorization(_token(), headers["X-Login"], headers["X-Date"], body)
+    forged = dlocal_v2.authorization(_token(), headers["X-Login"], headers["X-Date"], body)
     return {**headers, "Authorization": forged}, body
 
 
@@ -438,7 +439,7 @@ def test_sandboxes_check_more_than_sealgate_gets_wrong(boxes: Sandboxes, keys: d
     dlocal = keys["secrets"]["dlocal"]
     headers, body, _ = build(PROFILES["dlocal"], PAYLOADS["dlocal"][1], dlocal)
     headers["X-Date"] = "20 minutes ago"
-    headers["Authorization"] = dlocal_signature.authorization(
+    headers["Authorization"] = dlocal_v2.authorization(
         dlocal["secret_key"], dlocal["x_login"], headers["X-Date"], body
     )
     response, verification = post(boxes["dlocal"], "payments", headers, body)
@@ -567,8 +568,8 @@ def test_notify_is_signed_so_sealgate_accepts_it(
     assert date is not None
     assert authorization is not None
     assert received.header("X-Login") == secret["x_login"]
-    dlocal_signature.verify(secret["secret_key"], secret["x_login"], date, received.body, authorization)
-    assert dlocal_signature.is_fresh(date)
+    dlocal_v2.verify(secret["secret_key"], secret["x_login"], date, received.body, authorization)
+    assert dlocal_v2.is_fresh(date)
 
 
 def test_notify_with_a_given_date_and_a_forged_secret(
@@ -579,7 +580,7 @@ def test_notify_with_a_given_date_and_a_forged_secret(
     [received] = webhook.requests
     assert received.header("X-Date") == "2020-01-01T00:00:00.000Z"
     with pytest.raises(SignatureMismatch):
-        dlocal_signature.verify(
+        dlocal_v2.verify(
             secret["secret_key"],
             secret["x_login"],
             "2020-01-01T00:00:00.000Z",

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealgate import aesbridge_gcm
-from sealgate.aesbridge_kdf import EncryptionKeys
+from sealgate.schemes import aesbridge_gcm
+from sealgate.schemes.aesbridge_kdf import EncryptionKeys
 from sealgate.errors import TagMismatch
 from tests.interop.aesbridge_oracle import Vector, infosimples_form, load_oracle, standard_form, vectors
 

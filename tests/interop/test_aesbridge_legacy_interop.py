@@ -12,7 +12,7 @@ from typing import Any
 
 import pytest
 
-from sealgate import aesbridge_legacy
+from sealgate.schemes import aesbridge_legacy
 from tests.interop.aesbridge_oracle import Vector, load_oracle, vectors
 
 pytestmark = pytest.mark.interop

@@ -38,11 +38,11 @@ from tests.interop.cipher_oracle import PhpBatch, ok
 pytestmark = pytest.mark.interop
 
 VECTORS = Path(__file__).parent / "vectors"
-JWE_VECTORS = json.loads((VECTORS / "dlocal_jwe.json").read_text("utf-8"))
-SIGNATURE_VECTORS = json.loads((VECTORS / "dlocal_signature.json").read_text("utf-8"))["vectors"]
-STATIC_VECTORS = json.loads((VECTORS / "netcore_cbc_static.json").read_text("utf-8"))["vectors"]
-GCM_VECTORS = json.loads((VECTORS / "netcore_gcm.json").read_text("utf-8"))["vectors"]
-LARAVEL_VECTORS = json.loads((VECTORS / "paykun_laravel.json").read_text("utf-8"))["vectors"]
+JWE_VECTORS = json.loads((VECTORS / "jwe.json").read_text("utf-8"))
+SIGNATURE_VECTORS = json.loads((VECTORS / "dlocal_v2.json").read_text("utf-8"))["vectors"]
+STATIC_VECTORS = json.loads((VECTORS / "aes_cbc_static.json").read_text("utf-8"))["vectors"]
+GCM_VECTORS = json.loads((VECTORS / "aes_gcm.json").read_text("utf-8"))["vectors"]
+LARAVEL_VECTORS = json.loads((VECTORS / "laravel_cbc.json").read_text("utf-8"))["vectors"]
 JOSERFC = "pip install joserfc (a dev dependency in pyproject.toml)"
 
 # Throwaway test keys, fresh on every run.

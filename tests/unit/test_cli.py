@@ -23,7 +23,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealgate import aesbridge_cbc, aesbridge_gcm, cli, dlocal_jwe
+from sealgate import cli
+from sealgate.schemes import aesbridge_cbc
+from sealgate.schemes import aesbridge_gcm
+from sealgate.schemes import jwe
 from sealgate.codec import b64decode, b64encode
 from tests.cli_harness import (
     MODULE,
@@ -36,7 +39,7 @@ from tests.cli_harness import (
 )
 
 VECTORS = Path(__file__).parents[1] / "interop" / "vectors"
-JWE_VECTORS = json.loads((VECTORS / "dlocal_jwe.json").read_text("utf-8"))  # throwaway RSA key pair
+JWE_VECTORS = json.loads((VECTORS / "jwe.json").read_text("utf-8"))  # throwaway RSA key pair
 LEGACY_VECTORS = json.loads((VECTORS / "aesbridge.json").read_text("utf-8"))["legacy"]  # made by aes_bridge
 
 # Throwaway test keys, marked so that a leak into stderr is caught.
@@ -79,7 +82,7 @@ Keys = dict[str, str]
 def keys(tmp_path_factory: pytest.TempPathFactory) -> Keys:
     """Key files (the way an operator writes them: a trailing newline, sometimes CR LF), by name."""
     folder = tmp_path_factory.mktemp("keys")
-    other_private, _ = dlocal_jwe.generate_keypair()
+    other_private, _ = jwe.generate_keypair()
     contents = {
         "passphrase": PASSPHRASE + b"\n",
         "other-passphrase": OTHER_PASSPHRASE + b"\n",

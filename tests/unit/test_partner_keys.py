@@ -21,7 +21,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from sealgate import dlocal_signature
+from sealgate.schemes import dlocal_v2
 from sealgate.errors import BadToken, KeysUnavailable, SignatureMismatch, UnknownPartner
 from sealgate.partner_keys import PartnerSecrets
 
@@ -121,7 +121,7 @@ def partner_signs(secret_key: str) -> str:
 
 def verifier(presented: str) -> Callable[[Mapping[str, str]], str]:
     def attempt(fields: Mapping[str, str]) -> str:
-        dlocal_signature.verify(fields["secret_key"], fields["x_login"], X_DATE, BODY, presented)
+        dlocal_v2.verify(fields["secret_key"], fields["x_login"], X_DATE, BODY, presented)
         return fields["secret_key"]
 
     return attempt

@@ -221,32 +221,32 @@ def _encryptor(args: argparse.Namespace) -> Callable[[bytes], str]:
     scheme = args.scheme
     if scheme in ("aesbridge-gcm", "aesbridge-cbc"):
         if scheme == "aesbridge-gcm":
-            from sealgate import aesbridge_gcm as bridge
+            from sealgate.schemes import aesbridge_gcm as bridge
         else:
             from sealgate import aesbridge_cbc as bridge  # type: ignore[no-redef]
         passphrase = read_key_file(args.key_file)
         return lambda value: bridge.encrypt(value, passphrase, urlsafe=args.urlsafe)
     if scheme == "laravel-cbc":
-        from sealgate import laravel_envelope
+        from sealgate.schemes import laravel_cbc
 
-        key = laravel_envelope.parse_key(read_key_file(args.key_file))
-        return lambda value: laravel_envelope.encrypt(value, key)
+        key = laravel_cbc.parse_key(read_key_file(args.key_file))
+        return lambda value: laravel_cbc.encrypt(value, key)
     if scheme == "aes-cbc-static":
-        from sealgate import static_iv_cbc
+        from sealgate.schemes import aes_cbc_static
 
         key, iv = read_key_file(args.key_file), read_key_file(args.iv_file, "--iv-file")
-        return lambda value: static_iv_cbc.encrypt(value, key, iv, encoding=args.encoding or "base64")
+        return lambda value: aes_cbc_static.encrypt(value, key, iv, encoding=args.encoding or "base64")
     if scheme == "aes-gcm":
-        from sealgate import netcore_gcm
+        from sealgate.schemes import aes_gcm
 
         raw = read_key_file(args.key_file)
-        return lambda value: netcore_gcm.encrypt(value, raw)
+        return lambda value: aes_gcm.encrypt(value, raw)
     if scheme == "jwe":
-        from sealgate import dlocal_jwe
+        from sealgate.schemes import jwe
 
         # Loaded once: a --lines run must not parse and validate the RSA key for every value.
-        public = dlocal_jwe.load_key(read_key_file(args.public_key, "--public-key"))
-        return lambda value: dlocal_jwe.encrypt(value, public, alg=args.alg or "RSA-OAEP-256")
+        public = jwe.load_key(read_key_file(args.public_key, "--public-key"))
+        return lambda value: jwe.encrypt(value, public, alg=args.alg or "RSA-OAEP-256")
     raise UsageError("scheme cannot encrypt")  # pragma: no cover - argparse choices
 
 
@@ -254,7 +254,7 @@ def _decryptor(args: argparse.Namespace) -> Callable[[bytes], bytes]:
     scheme = args.scheme
     if scheme in ("aesbridge-gcm", "aesbridge-cbc", "aesbridge-legacy"):
         if scheme == "aesbridge-gcm":
-            from sealgate import aesbridge_gcm as bridge
+            from sealgate.schemes import aesbridge_gcm as bridge
         elif scheme == "aesbridge-cbc":
             from sealgate import aesbridge_cbc as bridge  # type: ignore[no-redef]
         else:
@@ -262,25 +262,25 @@ def _decryptor(args: argparse.Namespace) -> Callable[[bytes], bytes]:
         passphrase = read_key_file(args.key_file)
         return lambda token: bridge.decrypt(token, passphrase)
     if scheme == "laravel-cbc":
-        from sealgate import laravel_envelope
+        from sealgate.schemes import laravel_cbc
 
-        key = laravel_envelope.parse_key(read_key_file(args.key_file))
-        return lambda token: laravel_envelope.decrypt(token, key)
+        key = laravel_cbc.parse_key(read_key_file(args.key_file))
+        return lambda token: laravel_cbc.decrypt(token, key)
     if scheme == "aes-cbc-static":
-        from sealgate import static_iv_cbc
+        from sealgate.schemes import aes_cbc_static
 
         key, iv = read_key_file(args.key_file), read_key_file(args.iv_file, "--iv-file")
-        return lambda token: static_iv_cbc.decrypt(token, key, iv, encoding=args.encoding or "base64")
+        return lambda token: aes_cbc_static.decrypt(token, key, iv, encoding=args.encoding or "base64")
     if scheme == "aes-gcm":
-        from sealgate import netcore_gcm
+        from sealgate.schemes import aes_gcm
 
         raw = read_key_file(args.key_file)
-        return lambda token: netcore_gcm.decrypt(token, raw)
+        return lambda token: aes_gcm.decrypt(token, raw)
     if scheme == "jwe":
-        from sealgate import dlocal_jwe
+        from sealgate.schemes import jwe
 
-        private = dlocal_jwe.load_key(read_key_file(args.private_key, "--private-key"))
-        return lambda token: dlocal_jwe.decrypt(_token_text(token), private)
+        private = jwe.load_key(read_key_file(args.private_key, "--private-key"))
+        return lambda token: jwe.decrypt(_token_text(token), private)
     raise UsageError("unknown scheme")  # pragma: no cover - argparse choices
 
 
@@ -294,18 +294,18 @@ def _keygen(scheme: str) -> dict[str, str]:
 
         return {"scheme": scheme, "key": "base64:" + b64encode(secrets.token_bytes(32))}
     if scheme == "aes-cbc-static":
-        from sealgate import static_iv_cbc
+        from sealgate.schemes import aes_cbc_static
 
-        key, iv = static_iv_cbc.generate_key_iv()
+        key, iv = aes_cbc_static.generate_key_iv()
         return {"scheme": scheme, "key": key, "iv": iv}
     if scheme == "aes-gcm":
-        from sealgate import netcore_gcm
+        from sealgate.schemes import aes_gcm
 
-        return {"scheme": scheme, "key": netcore_gcm.generate_key()}
+        return {"scheme": scheme, "key": aes_gcm.generate_key()}
     if scheme == "jwe":
-        from sealgate import dlocal_jwe
+        from sealgate.schemes import jwe
 
-        private, public = dlocal_jwe.generate_keypair()
+        private, public = jwe.generate_keypair()
         return {"scheme": scheme, "private_key": private, "public_key": public}
     if scheme == "dlocal-v2":
         return {"scheme": scheme, "secret_key": secrets.token_urlsafe(32)}
@@ -338,17 +338,17 @@ def run(argv: Sequence[str], stdin: IO[bytes], stdout: IO[bytes]) -> int:
         stdout.write(_each(_values(stdin, args.lines, tokens=True), opened, args.lines))
         return 0
     if args.command in ("sign", "verify"):
-        from sealgate import dlocal_signature
+        from sealgate.schemes import dlocal_v2
 
         _utf8_argument(args.login, "--login")
         _utf8_argument(args.date, "--date")
         secret = read_key_file(args.key_file)
         body = stdin.read()
         if args.command == "sign":
-            header = dlocal_signature.authorization(secret, args.login, args.date, body)
+            header = dlocal_v2.authorization(secret, args.login, args.date, body)
             stdout.write(header.encode("ascii") + b"\n")
             return 0
-        dlocal_signature.verify(secret, args.login, args.date, body, args.signature)
+        dlocal_v2.verify(secret, args.login, args.date, body, args.signature)
         return 0
     import json
 

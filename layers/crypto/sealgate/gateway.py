@@ -186,7 +186,7 @@ class Gateway:
     ) -> dict[str, Any]:
         """Verify a partner's signed notification over the raw body, refuse stale or duplicate ones, and hand
         verified ones to the inbound queue."""
-        from sealgate import dlocal_signature
+        from sealgate.schemes import dlocal_v2
 
         with self._audited("webhook", partner, request) as entry:
             profile = self.profile(partner)
@@ -202,7 +202,7 @@ class Gateway:
 
             def check(secret: Mapping[str, str]) -> None:
                 login = secret[spec.get("login", "x_login")]
-                dlocal_signature.verify(secret[spec["secret"]], login, date, body, presented)
+                dlocal_v2.verify(secret[spec["secret"]], login, date, body, presented)
 
             try:
                 self.secrets.try_each(partner, check)
@@ -210,7 +210,7 @@ class Gateway:
                 count(metric_names.SIGNATURE_CHECK_FAILED, partner=partner)
                 raise
             skew = timedelta(seconds=int(spec.get("max_skew_seconds", 300)))
-            if not dlocal_signature.is_fresh(date, now=now, tolerance=skew):
+            if not dlocal_v2.is_fresh(date, now=now, tolerance=skew):
                 raise StaleRequest()
             # A notification is its date and body, not the spelling of its Authorization header (verify accepts
             # several), so a replay cannot pass as new by re-spacing the header or changing the hex case.

@@ -51,36 +51,36 @@ def _body_encrypt(profile: Profile, secret: Mapping[str, str], plaintext: bytes)
     options = profile.protection
     scheme = profile.scheme
     if scheme == "aes-cbc-static":
-        from sealgate import static_iv_cbc
+        from sealgate.schemes import aes_cbc_static
 
         encoding = options.get("encoding", "base64")
-        return static_iv_cbc.encrypt(
+        return aes_cbc_static.encrypt(
             plaintext, secret[options["key"]], secret[options["iv"]], encoding=encoding
         )
     if scheme == "aes-gcm":
-        from sealgate import netcore_gcm
+        from sealgate.schemes import aes_gcm
 
-        return netcore_gcm.encrypt(plaintext, secret[options["key"]])
-    from sealgate import laravel_envelope
+        return aes_gcm.encrypt(plaintext, secret[options["key"]])
+    from sealgate.schemes import laravel_cbc
 
-    return laravel_envelope.encrypt(plaintext, laravel_envelope.parse_key(secret[options["key"]]))
+    return laravel_cbc.encrypt(plaintext, laravel_cbc.parse_key(secret[options["key"]]))
 
 
 def _body_decrypt(profile: Profile, secret: Mapping[str, str], token: str) -> bytes:
     options = profile.protection
     scheme = profile.scheme
     if scheme == "aes-cbc-static":
-        from sealgate import static_iv_cbc
+        from sealgate.schemes import aes_cbc_static
 
         encoding = options.get("encoding", "base64")
-        return static_iv_cbc.decrypt(token, secret[options["key"]], secret[options["iv"]], encoding=encoding)
+        return aes_cbc_static.decrypt(token, secret[options["key"]], secret[options["iv"]], encoding=encoding)
     if scheme == "aes-gcm":
-        from sealgate import netcore_gcm
+        from sealgate.schemes import aes_gcm
 
-        return netcore_gcm.decrypt(token, secret[options["key"]])
-    from sealgate import laravel_envelope
+        return aes_gcm.decrypt(token, secret[options["key"]])
+    from sealgate.schemes import laravel_cbc
 
-    return laravel_envelope.decrypt(token, laravel_envelope.parse_key(secret[options["key"]]))
+    return laravel_cbc.decrypt(token, laravel_cbc.parse_key(secret[options["key"]]))
 
 
 def protect(profile: Profile, payload: Any, secret: Mapping[str, str]) -> Protected:
@@ -88,21 +88,21 @@ def protect(profile: Profile, payload: Any, secret: Mapping[str, str]) -> Protec
     options = profile.protection
     scheme = profile.scheme
     if scheme == "infosimples-params":
-        from sealgate import infosimples_params
+        from sealgate.layouts import enc_params
 
         params = _object(payload, "params")
         wanted = [name for name in options["fields"] if name in params]
-        result = infosimples_params.protect(params, wanted, secret[options["key"]])
+        result = enc_params.protect(params, wanted, secret[options["key"]])
         return Protected(payload=result.params, fields=tuple(wanted), receipts=dict(result.receipts))
     if scheme == "jwe-card":
-        from sealgate import dlocal_jwe
+        from sealgate.schemes import jwe
 
         body = dict(_object(payload))
         card_field = str(options.get("card_field", "card"))
         card = _object(body.get(card_field), card_field)
         present = [f"{card_field}.{name}" for name in ("number", "cvv") if name in card]
         alg = str(options.get("alg", "RSA-OAEP-256"))
-        body[card_field] = dlocal_jwe.encrypt_card(card, secret[options["key"]], alg=alg)
+        body[card_field] = jwe.encrypt_card(card, secret[options["key"]], alg=alg)
         return Protected(payload=body, fields=tuple(present))
     token = _body_encrypt(profile, secret, canonical_json(payload))
     return Protected(payload={str(options["wrap_field"]): token}, fields=(BODY_FIELD,))
@@ -117,11 +117,11 @@ def reveal(profile: Profile, payload: Any, secret: Mapping[str, str]) -> tuple[A
             "card data is encrypted to the partner's public key; only the partner decrypts"
         )
     if scheme == "infosimples-params":
-        from sealgate import infosimples_params
+        from sealgate.layouts import enc_params
 
         params = _object(payload, "params")
         names = tuple(sorted(name.removeprefix("enc_") for name in params if name.startswith("enc_")))
-        return infosimples_params.reveal(params, secret[options["key"]]), names
+        return enc_params.reveal(params, secret[options["key"]]), names
     wrapped = _object(payload)
     token = wrapped.get(str(options["wrap_field"]))
     if not isinstance(token, str) or not token:

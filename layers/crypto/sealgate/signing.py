@@ -34,12 +34,12 @@ def check_idempotency_key(key: str | None) -> str | None:
 def netcore_ecode(profile: Profile) -> str:
     """Netcore's x-eCode for the profile's protection scheme (11256, 11257 or 11258)."""
     if profile.scheme == "aes-gcm":
-        from sealgate import netcore_gcm
+        from sealgate.schemes import aes_gcm
 
-        return netcore_gcm.X_ECODE
-    from sealgate import static_iv_cbc
+        return aes_gcm.X_ECODE
+    from sealgate.schemes import aes_cbc_static
 
-    return static_iv_cbc.X_ECODE[str(profile.protection.get("encoding", "base64"))]
+    return aes_cbc_static.X_ECODE[str(profile.protection.get("encoding", "base64"))]
 
 
 def request_headers(
@@ -57,17 +57,17 @@ def request_headers(
     headers: dict[str, str] = {}
     scheme = signing["scheme"]
     if scheme == "dlocal-v2":
-        from sealgate import dlocal_signature
+        from sealgate.schemes import dlocal_v2
 
         login = secret[signing["login"]]
-        date = dlocal_signature.format_x_date(now)
+        date = dlocal_v2.format_x_date(now)
         headers.update(
             {
                 "X-Date": date,
                 "X-Login": login,
                 "X-Trans-Key": secret[signing["trans_key"]],
                 "X-Version": str(signing.get("version", "2.1")),
-                "Authorization": dlocal_signature.authorization(secret[signing["secret"]], login, date, body),
+                "Authorization": dlocal_v2.authorization(secret[signing["secret"]], login, date, body),
             }
         )
     elif scheme == "netcore-bearer":

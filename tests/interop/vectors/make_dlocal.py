@@ -1,4 +1,4 @@
-"""Regenerate ``dlocal_signature.json`` and ``dlocal_jwe.json`` with the oracles (PHP, joserfc), not Sealgate.
+"""Regenerate ``dlocal_v2.json`` and ``jwe.json`` with the oracles (PHP, joserfc), not Sealgate.
 
 Run from the repository root: ``.venv/bin/python tests/interop/vectors/make_dlocal.py`` (needs ``php``).
 Every key and secret written here is a throwaway made for these vectors only.
@@ -204,8 +204,8 @@ def make_jwe_vectors() -> dict[str, object]:
 
 def main() -> None:
     for name, data in (
-        ("dlocal_signature.json", make_signature_vectors()),
-        ("dlocal_jwe.json", make_jwe_vectors()),
+        ("dlocal_v2.json", make_signature_vectors()),
+        ("jwe.json", make_jwe_vectors()),
     ):
         (HERE / name).write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
 

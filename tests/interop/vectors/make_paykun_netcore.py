@@ -1,4 +1,4 @@
-"""Regenerates ``vectors/{paykun_laravel,netcore_cbc_static,netcore_gcm}.json`` with the PHP oracle.
+"""Regenerates ``vectors/{laravel_cbc,aes_cbc_static,aes_gcm}.json`` with the PHP oracle.
 
 Run from the repository root: ``.venv/bin/python -m tests.interop.vectors.make_paykun_netcore``.
 Every key is a fresh throwaway test key, written into the file and used nowhere else; each run writes
@@ -64,7 +64,7 @@ def paykun(php: str) -> None:
     results = batch.run(php)
     vectors = [{**case, "token": ok(results[index]).decode()} for index, case in cases]
     _write(
-        "paykun_laravel.json",
+        "laravel_cbc.json",
         "PayKun's verbatim PHP encrypt() (php/paykun_encrypt.php) with the IV pinned",
         vectors,
     )
@@ -82,13 +82,13 @@ def netcore_cbc(php: str) -> None:
     results = batch.run(php)
     vectors = [{**case, "token": ok(results[index]).decode()} for index, case in cases]
     _write(
-        "netcore_cbc_static.json",
+        "aes_cbc_static.json",
         "PHP openssl_encrypt aes-256-cbc OPENSSL_RAW_DATA (php/netcore_openssl.php)",
         vectors,
     )
 
 
-def netcore_gcm(php: str) -> None:
+def aes_gcm(php: str) -> None:
     key = base64.b64encode(secrets.token_bytes(32)).decode()
     batch, cases = PhpBatch(), []
     for plaintext in PLAINTEXTS:
@@ -97,7 +97,7 @@ def netcore_gcm(php: str) -> None:
     results = batch.run(php)
     vectors = [{**case, "token": ok(results[index]).decode()} for index, case in cases]
     _write(
-        "netcore_gcm.json",
+        "aes_gcm.json",
         "PHP openssl_encrypt aes-256-gcm OPENSSL_RAW_DATA (php/netcore_openssl.php)",
         vectors,
     )
@@ -109,7 +109,7 @@ def main() -> None:
         raise SystemExit("php is required: apt-get install -y php-cli")
     paykun(php)
     netcore_cbc(php)
-    netcore_gcm(php)
+    aes_gcm(php)
 
 
 if __name__ == "__main__":

@@ -1,0 +1,2 @@
+"""Payload layouts: where a cipher's tokens go in a partner's JSON payload (reached through
+:mod:`sealgate.schemes`, kind ``layout``)."""
