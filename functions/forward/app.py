@@ -1,7 +1,7 @@
-"""Forward function: ``POST /v1/forward/{partner}`` (enqueue), ``GET /v1/forward/{id}`` (outcome), and the
-outbound SQS queue's trigger (deliver, reporting partial batch failures).
+"""Forward function: ``POST /v1/forward/{partner}`` (protect, then queue), ``GET /v1/forward/{id}`` (outcome),
+and the outbound SQS queue's trigger (deliver, reporting partial batch failures).
 
-Thin on purpose: route by event shape, call the layer, map errors to responses.
+Thin on purpose: route by event shape, call one action of the layer, map errors to responses.
 """
 
 from __future__ import annotations
@@ -11,30 +11,32 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sealgate import forwarding, http_api
-from sealgate.gateway import Gateway
+from sealgate import http_api
+from sealgate.actions import deliver, forward
+from sealgate.runtime import Runtime, reporting_key_failures
 from sealgate.telemetry import logger, metrics
 
 app = APIGatewayRestResolver()
 http_api.install_error_handlers(app)
-gateway = Gateway.from_environment()  # cold start: secrets of this function's partners
+runtime = Runtime.start("forward")  # cold start: profiles, and the secrets of the partners it serves
 
 
 @app.post("/v1/forward/<target>")
 def enqueue(target: str) -> Response[str]:
-    status, body = gateway.enqueue(target, http_api.Request.from_event(app.current_event))
-    return http_api.respond(status, body)
+    return http_api.respond(*forward.enqueue(runtime, target, http_api.Request.from_event(app.current_event)))
 
 
 @app.get("/v1/forward/<target>")
 def outcome(target: str) -> Response[str]:
-    return http_api.respond(200, gateway.status(target, http_api.Request.from_event(app.current_event)))
+    return http_api.respond(
+        200, forward.status(runtime, target, http_api.Request.from_event(app.current_event))
+    )
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
+@reporting_key_failures(runtime)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
-        return forwarding.process_batch(gateway, event, context)
-    gateway.report_key_failures()
+        return deliver.process_batch(runtime, event, context)
     return app.resolve(event, context)

@@ -1,7 +1,7 @@
-"""Sign function: ``POST /v1/sign/{partner}`` (IAM) and ``POST /v1/webhooks/{partner}`` (public: the
-partner's signature over the raw body is the authentication).
+"""Sign function: ``POST /v1/sign/{partner}`` (IAM) and ``POST /v1/webhooks/{partner}`` (public: the partner's
+signature over the raw body is the authentication).
 
-Thin on purpose: parse, call the layer's :class:`~sealgate.gateway.Gateway`, map errors to responses.
+Thin on purpose: parse the event, call one action of the layer, map errors to responses (:mod:`sealgate.http_api`).
 """
 
 from __future__ import annotations
@@ -12,27 +12,29 @@ from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
 from sealgate import http_api
-from sealgate.gateway import Gateway
+from sealgate.actions import sign, webhook
+from sealgate.runtime import Runtime, reporting_key_failures
 from sealgate.telemetry import logger, metrics
 
 app = APIGatewayRestResolver()
 http_api.install_error_handlers(app)
-gateway = Gateway.from_environment()  # cold start: secrets of this function's partners
+runtime = Runtime.start("sign")  # cold start: profiles, and the secrets of the partners it serves
 
 
 @app.post("/v1/sign/<partner>")
-def sign(partner: str) -> Response[str]:
-    return http_api.respond(200, gateway.sign(partner, http_api.Request.from_event(app.current_event)))
+def sign_body(partner: str) -> Response[str]:
+    return http_api.respond(200, sign.sign(runtime, partner, http_api.Request.from_event(app.current_event)))
 
 
 @app.post("/v1/webhooks/<partner>")
-def webhook(partner: str) -> Response[str]:
-    request = http_api.Request.from_event(app.current_event)
-    return http_api.respond(200, gateway.accept_webhook(partner, request))
+def notification(partner: str) -> Response[str]:
+    return http_api.respond(
+        200, webhook.accept(runtime, partner, http_api.Request.from_event(app.current_event))
+    )
 
 
 @metrics.log_metrics
 @logger.inject_lambda_context(clear_state=True)
+@reporting_key_failures(runtime)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
-    gateway.report_key_failures()
     return app.resolve(event, context)

@@ -21,9 +21,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from moto import mock_aws
 
-from sealgate.schemes import dlocal_v2
 from sealgate.errors import BadToken, KeysUnavailable, SignatureMismatch, UnknownPartner
 from sealgate.partner_keys import PartnerSecrets
+from sealgate.schemes import dlocal_v2
+from sealgate.settings import Settings
 
 PREFIX = "sealgate/test/"
 SECRETS: dict[str, dict[str, str]] = {  # throwaway test keys
@@ -372,7 +373,8 @@ def test_reprs_name_fields_never_values(sm: Any) -> None:
 
     for text in (repr(fields), str(fields), repr(secrets), str(secrets)):
         assert_no_secret_in(text)
-    assert repr(fields) == "SecretFields(fields=['api_key', 'asset_id', 'iv', 'key'])"
+    assert repr(fields) == f"SecretFields(fields=['api_key', 'asset_id', 'iv', 'key'], version_id={fields.version_id!r})"
+    assert fields.version_id  # Secrets Manager's VersionId: names a version, holds no value
     with pytest.raises(SignatureMismatch) as caught:
         secrets.try_each("dlocal", verifier(partner_signs("THROWAWAY-never-issued")))
     for exc in chain(caught.value):
@@ -422,24 +424,22 @@ def test_any_stored_json_is_served_exactly_or_refused_without_its_values(
 # --- configuration -----------------------------------------------------------------------------------------
 
 
-def test_from_environment_reads_partners_prefix_and_max_age(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SEALGATE_PARTNERS", " netcore, paykun ,,")
+def test_from_settings_reads_prefix_and_max_age(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEALGATE_SECRET_PREFIX", "sealgate/dev/")
     monkeypatch.setenv("SEALGATE_SECRETS_MAX_AGE", "60")
 
-    secrets = PartnerSecrets.from_environment(REQUIRED)
+    secrets = PartnerSecrets.from_settings(Settings.from_environment(), ["netcore", "paykun"], REQUIRED)
 
     assert secrets.partners == frozenset({"netcore", "paykun"})
     assert secrets.secret_name("netcore") == "sealgate/dev/netcore"
     assert secrets.max_age == 60
 
 
-def test_from_environment_defaults_max_age(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setenv("SEALGATE_PARTNERS", "netcore")
+def test_from_settings_defaults_max_age(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("SEALGATE_SECRET_PREFIX", "sealgate/dev/")
     monkeypatch.delenv("SEALGATE_SECRETS_MAX_AGE", raising=False)
 
-    assert PartnerSecrets.from_environment().max_age == 300
+    assert PartnerSecrets.from_settings(Settings.from_environment(), ["netcore"]).max_age == 300
 
 
 @pytest.mark.parametrize(
@@ -450,15 +450,14 @@ def test_from_environment_defaults_max_age(monkeypatch: pytest.MonkeyPatch) -> N
         ("sealgate/dev/", "five", "SEALGATE_SECRETS_MAX_AGE"),
     ],
 )
-def test_from_environment_refuses_bad_configuration(
+def test_from_settings_refuses_bad_configuration(
     monkeypatch: pytest.MonkeyPatch, prefix: str, max_age: str, message: str
 ) -> None:
-    monkeypatch.setenv("SEALGATE_PARTNERS", "netcore")
     monkeypatch.setenv("SEALGATE_SECRET_PREFIX", prefix)
     monkeypatch.setenv("SEALGATE_SECRETS_MAX_AGE", max_age)
 
     with pytest.raises(KeysUnavailable, match=message):
-        PartnerSecrets.from_environment()
+        PartnerSecrets.from_settings(Settings.from_environment(), ["netcore"])
 
 
 @pytest.mark.parametrize("partners", [[""], [" netcore"]])

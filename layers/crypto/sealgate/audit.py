@@ -25,6 +25,7 @@ def record(
     caller: str | None,
     fields: Iterable[str] = (),
     status: int | None = None,
+    **flags: bool,
 ) -> None:
     """Emit the audit record of one action. ``reason`` is a stable code (``ok``, ``mac_mismatch``...)."""
     entry: dict[str, object] = {
@@ -38,4 +39,5 @@ def record(
     }
     if status is not None:
         entry["status"] = status
+    entry.update(flags)  # e.g. credentials_released: a fact about the action, never a value
     logger.info("audit", audit=entry)

@@ -1,17 +1,30 @@
-"""boto3 clients, created once per process with short timeouts so an outage answers fast.
+"""The process's boto3 clients, created once each with short timeouts so an outage answers fast.
 
-Endpoints come from boto3's own ``AWS_ENDPOINT_URL[_<SERVICE>]`` variables (moto's server locally).
+Every AWS call of the layer goes through :func:`client` (typed with the boto3 stubs). Endpoints come from
+boto3's own ``AWS_ENDPOINT_URL[_<SERVICE>]`` variables (moto's server locally).
 """
 
 from __future__ import annotations
 
 from functools import cache
-from typing import Any
+from typing import TYPE_CHECKING, Any, Literal, overload
+
+if TYPE_CHECKING:
+    from mypy_boto3_dynamodb import DynamoDBClient
+    from mypy_boto3_secretsmanager import SecretsManagerClient
+    from mypy_boto3_sqs import SQSClient
 
 CONNECT_TIMEOUT = 2
 READ_TIMEOUT = 3
+TOTAL_ATTEMPTS = 2  # botocore's "max_attempts" would count retries only: 3 attempts, 9 s
 
 
+@overload
+def client(service: Literal["sqs"]) -> SQSClient: ...
+@overload
+def client(service: Literal["dynamodb"]) -> DynamoDBClient: ...
+@overload
+def client(service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
 @cache
 def client(service: str) -> Any:
     """A boto3 client for ``service`` (cached: creating one costs tens of milliseconds)."""
@@ -21,6 +34,11 @@ def client(service: str) -> Any:
     config = Config(
         connect_timeout=CONNECT_TIMEOUT,
         read_timeout=READ_TIMEOUT,
-        retries={"total_max_attempts": 2, "mode": "standard"},  # worst case well inside a 10 s function
+        retries={"total_max_attempts": TOTAL_ATTEMPTS, "mode": "standard"},  # well inside a 10 s function
     )
     return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
+
+
+def reset() -> None:
+    """Forget the clients (tests that point boto3 at another endpoint)."""
+    client.cache_clear()  # type: ignore[attr-defined]

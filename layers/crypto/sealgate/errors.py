@@ -56,11 +56,6 @@ class BadAlgorithm(InputError):
     default_message = "algorithm is not allowed"
 
 
-class UnknownScheme(InputError):
-    code = "unknown_scheme"
-    default_message = "unknown scheme"
-
-
 # --- Authentication failed: exit 1, HTTP 422 (401 for signatures) -------------------------------------------
 
 
@@ -131,10 +126,27 @@ class MissingSignature(AuthenticationFailed):
     default_message = "signature headers are missing"
 
 
-class StaleRequest(AuthenticationFailed):
+class StaleRequest(SealgateError):
+    """The signature is right but the notification's date is outside the window: another key would not help."""
+
     code = "stale_notification"
+    exit_status = 1
     http_status = 401
     default_message = "X-Date is outside the accepted window"
+
+
+class InProgress(InputError):
+    code = "in_progress"
+    http_status = 409
+    default_message = "the same request is being processed; retry shortly"
+
+
+class KeyRotated(InputError):
+    """A queued message was protected with a key version that can no longer be matched to the current one."""
+
+    code = "key_rotated"
+    http_status = 409
+    default_message = "the payload was protected with a key that has since been rotated; resubmit it"
 
 
 class DuplicateNotification(InputError):

@@ -19,6 +19,7 @@ from aws_lambda_powertools.utilities.data_classes import APIGatewayProxyEvent
 
 from sealgate import strict_json
 from sealgate.errors import BadInput, PayloadTooLarge, SealgateError
+from sealgate.runtime import Caller
 from sealgate.telemetry import logger
 
 JSON = "application/json"
@@ -43,6 +44,15 @@ class Request:
             caller=caller(event),
             headers=dict(event.headers or {}),
         )
+
+    @property
+    def caller_info(self) -> Caller:
+        """Who asked, for the audit record."""
+        return Caller(request_id=self.request_id, caller=self.caller)
+
+    def lower_headers(self) -> dict[str, str]:
+        """The headers with lower-cased names (HTTP names are case-insensitive)."""
+        return {name.lower(): value for name, value in self.headers.items()}
 
     def raw(self, max_bytes: int) -> bytes:
         """The body exactly as the client sent it (base64 undone), refused past ``max_bytes``."""

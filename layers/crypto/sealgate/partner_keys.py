@@ -12,10 +12,11 @@ Versions used:
   (absent before the first rotation), then, at most once per ``refetch_interval`` per partner, both again
   fetched afresh. A version equal to one already attempted is not attempted again.
 
-Values come through Powertools' ``SecretsProvider`` (JSON transform, cache of ``max_age`` seconds). Its cache
-key ignores ``VersionStage``, so ``AWSPREVIOUS`` has a provider of its own. Both share one boto3 client,
-created on first use with short timeouts (2 attempts, 2 s to connect, 3 s to read) so that an outage answers
-within Lambda's init phase; the endpoint comes from boto3's standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` variables.
+Values come through Powertools' ``SecretsProvider`` (cache of ``max_age`` seconds), kept with their
+``VersionId`` so that a message protected before a rotation can be matched to its key version. Its cache
+key ignores ``VersionStage``, so ``AWSPREVIOUS`` has a provider of its own. Both share the process's
+Secrets Manager client (:mod:`sealgate.aws_clients`: short timeouts, so an outage answers within Lambda's init
+phase); the endpoint comes from boto3's standard ``AWS_ENDPOINT_URL`` / ``AWS_ENDPOINT_URL_SECRETS_MANAGER`` variables.
 
 No value of a secret ever reaches a message, a repr or an exception chain: messages name the partner, the
 field, and the AWS error code at most.
@@ -23,18 +24,19 @@ field, and the AWS error code at most.
 
 from __future__ import annotations
 
-import os
+import json
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
-from typing import Final, TypeVar
+from typing import TYPE_CHECKING, Any, Final, TypeVar
 
-import boto3
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
-from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError, TransformParameterError
-from botocore.config import Config
+from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
 from botocore.exceptions import BotoCoreError, ClientError
 
 from sealgate.errors import AuthenticationFailed, KeysUnavailable, UnknownPartner
+
+if TYPE_CHECKING:
+    from sealgate.settings import Settings
 
 T = TypeVar("T")
 
@@ -42,18 +44,17 @@ CURRENT: Final = "AWSCURRENT"
 PREVIOUS: Final = "AWSPREVIOUS"
 
 DEFAULT_MAX_AGE: Final = 300
-CONNECT_TIMEOUT: Final = 2
-READ_TIMEOUT: Final = 3
-TOTAL_ATTEMPTS: Final = 2  # botocore's "max_attempts" would count retries only: 3 attempts, 9 s
 
 
 class SecretFields(Mapping[str, str]):
     """One version of a partner's secret: read-only, and its repr names the fields, never the values."""
 
-    __slots__ = ("_fields",)
+    __slots__ = ("_fields", "version_id")
 
-    def __init__(self, fields: Mapping[str, str]) -> None:
+    def __init__(self, fields: Mapping[str, str], version_id: str | None = None) -> None:
         self._fields = dict(fields)
+        #: Secrets Manager's ``VersionId`` of this version (not secret: it names a version, holds no value)
+        self.version_id = version_id
 
     def __getitem__(self, field: str) -> str:
         return self._fields[field]
@@ -65,7 +66,7 @@ class SecretFields(Mapping[str, str]):
         return len(self._fields)
 
     def __repr__(self) -> str:
-        return f"SecretFields(fields={sorted(self._fields)!r})"
+        return f"SecretFields(fields={sorted(self._fields)!r}, version_id={self.version_id!r})"
 
 
 class _FetchFailed(Exception):
@@ -96,7 +97,9 @@ def _fetch_failure(exc: BaseException) -> _FetchFailed:
     return _FetchFailed(type(exc).__name__)
 
 
-def _validate(partner: str, value: object, required: Collection[str]) -> SecretFields | str:
+def _validate(
+    partner: str, value: object, required: Collection[str], version_id: str | None = None
+) -> SecretFields | str:
     """The secret's fields, or the message saying why they are unusable (names fields, never values)."""
     if not isinstance(value, dict):
         return _not_an_object(partner)
@@ -108,7 +111,7 @@ def _validate(partner: str, value: object, required: Collection[str]) -> SecretF
     missing = sorted(field for field in required if not value.get(field))
     if missing:
         return f"secret of partner {partner!r} lacks field(s) {', '.join(map(repr, missing))}"
-    return SecretFields(value)
+    return SecretFields(value, version_id)
 
 
 class PartnerSecrets:
@@ -157,28 +160,31 @@ class PartnerSecrets:
         self._providers: dict[str, SecretsProvider] = {}
         self._loaded: set[str] = set()
         # (partner, stage) -> (value Powertools returned, its validation): a cached value is not recounted.
-        self._validated: dict[tuple[str, str], tuple[object, SecretFields | str]] = {}
+        self._validated: dict[tuple[str, str], tuple[_VersionedText, SecretFields | str]] = {}
         self._no_previous_at: dict[str, float] = {}
         self._refetched_at: dict[str, float] = {}
+        self._versions_by_id: dict[tuple[str, str], SecretFields] = {}
 
     @classmethod
-    def from_environment(cls, required: Mapping[str, Collection[str]] | None = None) -> PartnerSecrets:
-        """Build from ``SEALGATE_PARTNERS``, ``SEALGATE_SECRET_PREFIX`` and ``SEALGATE_SECRETS_MAX_AGE``.
+    def from_settings(
+        cls,
+        settings: Settings,
+        partners: Iterable[str],
+        required: Mapping[str, Collection[str]] | None = None,
+    ) -> PartnerSecrets:
+        """Build for ``partners`` with the prefix and cache age of ``settings``.
 
         Raises
         ------
         KeysUnavailable
-            The prefix is missing while partners are served, or the max age is not a whole number >= 0.
+            The prefix is missing while partners are served.
         """
-        partners = [p.strip() for p in os.environ.get("SEALGATE_PARTNERS", "").split(",") if p.strip()]
-        prefix = os.environ.get("SEALGATE_SECRET_PREFIX", "")
-        if partners and not prefix:
+        partners = list(partners)
+        if partners and not settings.secret_prefix:
             raise KeysUnavailable("SEALGATE_SECRET_PREFIX is not set")
-        max_age_text = os.environ.get("SEALGATE_SECRETS_MAX_AGE", "").strip() or str(DEFAULT_MAX_AGE)
-        if not (max_age_text.isascii() and max_age_text.isdigit()):
-            raise KeysUnavailable("SEALGATE_SECRETS_MAX_AGE is not a whole number of seconds")
-        max_age = int(max_age_text)
-        return cls(partners, prefix=prefix, max_age=max_age, required=required)
+        return cls(
+            partners, prefix=settings.secret_prefix, max_age=settings.secrets_max_age, required=required
+        )
 
     def __repr__(self) -> str:
         return (
@@ -211,7 +217,7 @@ class PartnerSecrets:
             except KeysUnavailable:
                 continue
 
-    def current(self, partner: str) -> Mapping[str, str]:
+    def current(self, partner: str) -> SecretFields:
         """The partner's ``AWSCURRENT`` secret, for outbound work.
 
         Raises
@@ -299,15 +305,10 @@ class PartnerSecrets:
         ``AWSPREVIOUS``.
         """
         try:
-            value = self._get_json(partner, stage, force=force)
+            value = self._get_text(partner, stage, force=force)
         except _FetchFailed as failure:
             if not (stage == PREVIOUS and failure.not_found):  # no AWSPREVIOUS before the first rotation
                 self.load_failures += 1
-            if stage == CURRENT:
-                self._loaded.discard(partner)
-            raise
-        except KeysUnavailable:
-            self.load_failures += 1
             if stage == CURRENT:
                 self._loaded.discard(partner)
             raise
@@ -315,7 +316,7 @@ class PartnerSecrets:
         if seen is not None and seen[0] is value:
             result = seen[1]
         else:
-            result = _validate(partner, value, self._required[partner])
+            result = _validate(partner, _parse(value), self._required[partner], value.version_id)
             self._validated[(partner, stage)] = (value, result)
             if isinstance(result, str):
                 self.load_failures += 1
@@ -327,8 +328,43 @@ class PartnerSecrets:
             self._loaded.add(partner)
         return result
 
-    def _get_json(self, partner: str, stage: str, *, force: bool) -> object:
+    def by_version(self, partner: str, version_id: str) -> SecretFields | None:
+        """The version ``version_id`` of the partner's secret, or None when Secrets Manager no longer has it.
+
+        For a message protected before a rotation: versions are immutable, so each is fetched once.
+
+        Raises
+        ------
+        KeysUnavailable
+            Secrets Manager failed; the caller retries later.
+        """
+        self._check_served(partner)
+        cached = self._versions_by_id.get((partner, version_id))
+        if cached is not None:
+            return cached
         failure: _FetchFailed | KeysUnavailable
+        try:
+            answer = self._client().get_secret_value(SecretId=self.secret_name(partner), VersionId=version_id)
+        except (ClientError, BotoCoreError, ValueError) as exc:
+            failure = _fetch_failure(exc)
+            if (
+                failure.not_found
+                or "InvalidParameter" in failure.reason
+                or "InvalidRequest" in failure.reason
+            ):
+                return None
+            raise failure.unavailable(partner) from None
+        result = _validate(
+            partner, _parse(answer.get("SecretString", "")), self._required[partner], version_id
+        )
+        if isinstance(result, str):
+            failure = KeysUnavailable(result)
+            raise failure
+        self._versions_by_id[(partner, version_id)] = result
+        return result
+
+    def _get_text(self, partner: str, stage: str, *, force: bool) -> _VersionedText:
+        failure: _FetchFailed
         try:
             provider = self._provider(stage)
         except (BotoCoreError, ValueError) as exc:
@@ -336,34 +372,59 @@ class PartnerSecrets:
             failure = _FetchFailed(type(exc).__name__, unreachable=True)
         else:
             try:
-                return provider.get(
-                    self.secret_name(partner),
-                    max_age=self.max_age,
-                    transform="json",
-                    force_fetch=force,
-                    VersionStage=stage,
+                value = provider.get(
+                    self.secret_name(partner), max_age=self.max_age, force_fetch=force, VersionStage=stage
                 )
-            except (TransformParameterError, UnicodeDecodeError):
-                # The decoder's exception holds the secret's text: ours is raised outside this block so that
-                # no exception chain keeps a reference to it.
-                failure = KeysUnavailable(_not_an_object(partner))
+                return value if isinstance(value, _VersionedText) else _VersionedText(str(value))
             except (GetParameterError, ClientError, BotoCoreError) as exc:
                 failure = _fetch_failure(exc)
         raise failure
 
+    def _client(self) -> Any:
+        from sealgate.aws_clients import client
+
+        return client("secretsmanager")
+
     def _provider(self, stage: str) -> SecretsProvider:
         if not self._providers:
-            config = Config(
-                connect_timeout=CONNECT_TIMEOUT,
-                read_timeout=READ_TIMEOUT,
-                retries={"total_max_attempts": TOTAL_ATTEMPTS, "mode": "standard"},
-            )
-            client = boto3.session.Session().client("secretsmanager", config=config)
+            client = self._client()
             # Two providers: Powertools' cache key ignores VersionStage.
             self._providers = {
-                version: SecretsProvider(boto3_client=client) for version in (CURRENT, PREVIOUS)
+                version: _VersionedSecrets(boto3_client=client) for version in (CURRENT, PREVIOUS)
             }
         return self._providers[stage]
+
+
+class _VersionedText(str):
+    """A secret's text, carrying the ``VersionId`` Secrets Manager returned with it."""
+
+    __slots__ = ("version_id",)
+    version_id: str | None
+
+    def __new__(cls, text: str, version_id: str | None = None) -> _VersionedText:
+        made = super().__new__(cls, text)
+        made.version_id = version_id
+        return made
+
+    def __repr__(self) -> str:
+        return f"_VersionedText(version_id={self.version_id!r})"
+
+
+class _VersionedSecrets(SecretsProvider):
+    """Powertools' provider (cache, max age, force fetch), keeping the ``VersionId`` of what it fetched."""
+
+    def _get(self, name: str, **sdk_options: Any) -> str:
+        sdk_options["SecretId"] = name
+        answer = self.client.get_secret_value(**sdk_options)
+        return _VersionedText(answer.get("SecretString", ""), answer.get("VersionId"))
+
+
+def _parse(text: str) -> object:
+    """The secret's JSON, or None when it is not JSON (the caller names the partner, never the text)."""
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
 
 
 def _not_an_object(partner: str) -> str:

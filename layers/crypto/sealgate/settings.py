@@ -1,7 +1,7 @@
 """The functions' configuration, read once from the environment the SAM template sets.
 
-Only this module (and the AWS-facing modules it configures) reads environment variables; wire formats
-take everything as arguments.
+This is the only module of the layer that reads environment variables (Powertools and boto3 read their own:
+``POWERTOOLS_*``, ``AWS_*``). Wire formats and actions take everything as arguments.
 """
 
 from __future__ import annotations
@@ -10,18 +10,30 @@ import os
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 
+from sealgate.errors import KeysUnavailable
+
 DEFAULT_MAX_BODY_BYTES = 256 * 1024
+DEFAULT_SECRETS_MAX_AGE = 300
+BASE_URL_PREFIX = "SEALGATE_BASE_URL_"
 
 
 def _int(env: Mapping[str, str], name: str, default: int) -> int:
-    value = env.get(name, "")
-    return int(value) if value.strip() else default
+    value = env.get(name, "").strip()
+    if not value:
+        return default
+    if not (value.isascii() and value.isdigit()):
+        raise KeysUnavailable(f"{name} is not a whole number")  # a deployment error: refuse to serve
+    return int(value)
 
 
 @dataclass(frozen=True)
 class Settings:
     stage: str = "dev"
-    partners: tuple[str, ...] = ()
+    service: str = "sealgate"
+    metrics_namespace: str = "Sealgate"
+    secret_prefix: str = ""
+    secrets_max_age: int = DEFAULT_SECRETS_MAX_AGE
+    profiles_dir: str | None = None
     inbound_queue_url: str = ""
     outbound_queue_url: str = ""
     outbound_dlq_url: str = ""
@@ -38,11 +50,18 @@ class Settings:
     @classmethod
     def from_environment(cls, env: Mapping[str, str] | None = None) -> Settings:
         env = os.environ if env is None else env
-        prefix = "SEALGATE_BASE_URL_"
-        overrides = {k[len(prefix) :].lower(): v for k, v in env.items() if k.startswith(prefix) and v}
+        overrides = {
+            k[len(BASE_URL_PREFIX) :].lower(): v
+            for k, v in env.items()
+            if k.startswith(BASE_URL_PREFIX) and v
+        }
         return cls(
             stage=env.get("STAGE", "dev"),
-            partners=tuple(p.strip() for p in env.get("SEALGATE_PARTNERS", "").split(",") if p.strip()),
+            service=env.get("POWERTOOLS_SERVICE_NAME") or "sealgate",
+            metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "Sealgate",
+            secret_prefix=env.get("SEALGATE_SECRET_PREFIX", ""),
+            secrets_max_age=_int(env, "SEALGATE_SECRETS_MAX_AGE", DEFAULT_SECRETS_MAX_AGE),
+            profiles_dir=env.get("SEALGATE_PROFILES_DIR") or None,
             inbound_queue_url=env.get("INBOUND_QUEUE_URL", ""),
             outbound_queue_url=env.get("OUTBOUND_QUEUE_URL", ""),
             outbound_dlq_url=env.get("OUTBOUND_DLQ_URL", ""),

@@ -7,21 +7,16 @@ action's detail is in the audit log (:mod:`sealgate.audit`).
 
 from __future__ import annotations
 
-import os
-
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
 from sealgate import metric_names
 
-logger = Logger(
-    service=os.environ.get("POWERTOOLS_SERVICE_NAME", metric_names.SERVICE), log_uncaught_exceptions=False
-)
-metrics = Metrics(
-    namespace=os.environ.get("POWERTOOLS_METRICS_NAMESPACE", metric_names.NAMESPACE),
-    service=os.environ.get("POWERTOOLS_SERVICE_NAME", metric_names.SERVICE),
-)
-metrics.set_default_dimensions(stage=os.environ.get("STAGE", "dev"))
+# Powertools reads POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE itself; the runtime sets the namespace,
+# service and stage dimension from sealgate.settings at cold start.
+logger = Logger(log_uncaught_exceptions=False)
+metrics = Metrics(namespace=metric_names.NAMESPACE, service=metric_names.SERVICE)
+metrics.set_default_dimensions(stage="dev")
 
 
 def count(name: str, *, partner: str | None = None, value: int = 1) -> None:

@@ -42,7 +42,9 @@ def _files(extra_dirs: Iterable[str | Path]) -> list[tuple[str, str]]:
         if entry.name.endswith(".json")
     ]
     for folder in extra_dirs:
-        found.extend((path.name, path.read_text(encoding="utf-8")) for path in sorted(Path(folder).glob("*.json")))
+        found.extend(
+            (path.name, path.read_text(encoding="utf-8")) for path in sorted(Path(folder).glob("*.json"))
+        )
     return found
 
 

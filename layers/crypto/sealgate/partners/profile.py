@@ -64,8 +64,15 @@ class Protection:
         """Whether Sealgate can also decrypt what it protects (not for public-key schemes)."""
         return self.cipher.symmetric
 
+    def require_symmetric(self) -> None:
+        """:class:`UnsupportedOperation` unless Sealgate can decrypt what this protection makes."""
+        if not self.symmetric:
+            raise UnsupportedOperation("this partner's scheme is public-key: only the partner can decrypt")
+
     def keys(self, secret: Mapping[str, str], *, decrypting: bool) -> Mapping[str, Any]:
-        return self.cipher.prepare({slot: secret[name] for slot, name in self.key_fields.items()}, decrypting=decrypting)
+        return self.cipher.prepare(
+            {slot: secret[name] for slot, name in self.key_fields.items()}, decrypting=decrypting
+        )
 
     def same_keys(self, one: Mapping[str, str], other: Mapping[str, str]) -> bool:
         """Whether two versions of the secret hold the same key material for this protection."""
@@ -75,13 +82,14 @@ class Protection:
         """``payload`` protected the partner's way with the keys in ``secret``."""
         keys = self.keys(secret, decrypting=False)
         return self.layout.protect(
-            payload, lambda plaintext: self.cipher.encrypt(plaintext, keys, self.cipher_options), self.layout_options
+            payload,
+            lambda plaintext: self.cipher.encrypt(plaintext, keys, self.cipher_options),
+            self.layout_options,
         )
 
     def reveal(self, payload: Any, secret: Mapping[str, str]) -> tuple[Any, tuple[str, ...]]:
         """Undo :meth:`protect` (symmetric schemes only); the payload and the names revealed."""
-        if not self.symmetric:
-            raise UnsupportedOperation("this partner's scheme is public-key: only the partner can decrypt")
+        self.require_symmetric()
         keys = self.keys(secret, decrypting=True)
         return self.layout.reveal(
             payload,
@@ -109,7 +117,12 @@ class Webhook:
     options: Options
 
     def verify(
-        self, secret: Mapping[str, str], headers: Mapping[str, str], body: bytes, *, now: datetime | None = None
+        self,
+        secret: Mapping[str, str],
+        headers: Mapping[str, str],
+        body: bytes,
+        *,
+        now: datetime | None = None,
     ) -> Notification:
         return self.verifier.verify(self.options, secret, headers, body, now=now)
 
@@ -193,7 +206,9 @@ def parse_profile(document: Mapping[str, Any]) -> Profile:
         protection=protection,
         signing=signing,
         webhook=webhook,
-        operations={op: Operation(spec["method"], spec["path"]) for op, spec in document["operations"].items()},
+        operations={
+            op: Operation(spec["method"], spec["path"]) for op, spec in document["operations"].items()
+        },
         body_format=document.get("body_format", "json"),
         idempotency_header=document.get("idempotency_header", DEFAULT_IDEMPOTENCY_HEADER),
         store_response_body=bool(document.get("store_response_body", False)),
