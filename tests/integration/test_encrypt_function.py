@@ -69,7 +69,7 @@ def test_infosimples_params_read_by_aes_bridge_and_receipts_match(
     reply = encrypt_fn.call(event("encrypt-infosimples"))
 
     assert reply.status == 200
-    assert reply.body["scheme"] == "infosimples-params"
+    assert reply.body["scheme"] == "aesbridge-gcm"
     protected = reply.body["payload"]
     assert sorted(protected) == sorted(f"enc_{name}" for name in sent)
     passphrase = stack.secrets["infosimples"].value["encryption_key"]

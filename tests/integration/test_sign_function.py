@@ -36,21 +36,33 @@ def x_date(when: datetime | None = None) -> str:
 
 
 def notification(
-    stack: StackResources, *, secret_key: str | None = None, date: str | None = None, body: str | None = None
+    stack: StackResources,
+    *,
+    secret_key: str | None = None,
+    date: str | None = None,
+    body: str | None = None,
+    login: str | None = None,
 ) -> dict[str, Any]:
     """events/webhook-dlocal.json signed now (or at ``date``) as dLocal signs it, with ``secret_key``."""
     template = event("webhook-dlocal")
     raw = template["body"] if body is None else body
     secret = stack.secrets["dlocal"].value
     date = date or x_date()
-    signature = oracles.dlocal_authorization(
-        secret_key or secret["secret_key"], secret["x_login"], date, raw.encode()
-    )
+    login = login or secret["x_login"]
+    signature = oracles.dlocal_authorization(secret_key or secret["secret_key"], login, date, raw.encode())
     return event(
-        "webhook-dlocal",
-        body=raw,
-        headers={"X-Date": date, "X-Login": secret["x_login"], "Authorization": signature},
+        "webhook-dlocal", body=raw, headers={"X-Date": date, "X-Login": login, "Authorization": signature}
     )
+
+
+def stored_credentials(stack: StackResources) -> dict[str, str]:
+    """The values signing attaches but must never hand back: trans key, bearer key, PayKun's headers."""
+    return {
+        "dlocal.x_trans_key": stack.secrets["dlocal"].value["x_trans_key"],
+        "netcore.api_key": stack.secrets["netcore"].value["api_key"],
+        "paykun.merchant_id": stack.secrets["paykun"].value["merchant_id"],
+        "paykun.access_token": stack.secrets["paykun"].value["access_token"],
+    }
 
 
 def assert_nothing_secret(stack: StackResources, output: Output, *answers: str) -> None:
@@ -81,16 +93,17 @@ def test_dlocal_headers_verify_with_hmac_as_dlocal_documents(
     assert headers == {
         "X-Date": headers["X-Date"],
         "X-Login": secret["x_login"],
-        "X-Trans-Key": secret["x_trans_key"],
         "X-Version": "2.1",
         "Authorization": oracles.dlocal_authorization(
             secret["secret_key"], secret["x_login"], headers["X-Date"], request["body"].encode()
         ),
         "X-Idempotency-Key": request["idempotency_key"],
     }
+    assert reply.body["attached_by_gateway"] == ["X-Trans-Key"]
     (record,) = output.audits("sign")
     assert (record["partner"], record["outcome"]) == ("dlocal", "ok")
     assert record["fields"] == sorted(headers)
+    assert "credentials_released" not in record
     assert_nothing_secret(stack, output)  # the headers go back to the caller, never to a log
 
 
@@ -103,10 +116,43 @@ def test_netcore_headers(sign_fn: Function, stack: StackResources, output: Outpu
     assert reply.body["headers"] == {
         "x-eCode": "11256",
         "x-asset": secret["asset_id"],
-        "Authorization": f"Bearer {secret['api_key']}",
         "Idempotency-Key": request["idempotency_key"],
     }
+    assert reply.body["attached_by_gateway"] == ["Authorization"]  # the bearer API key is a credential
     assert_nothing_secret(stack, output)
+
+
+@pytest.mark.parametrize("partner", ["dlocal", "netcore", "paykun"])
+def test_sign_answers_carry_no_stored_credential(
+    partner: str, sign_fn: Function, stack: StackResources, output: Output
+) -> None:
+    reply = sign_fn.call(event("sign-dlocal", partner=partner))
+
+    assert reply.status == 200
+    assert reply.body["attached_by_gateway"]
+    assert leaks(reply.text, stored_credentials(stack)) == []
+    for value in stack.secrets[partner].value.values():  # nothing secret either, bar what signing derives
+        if value not in reply.body["headers"].values():
+            assert value not in reply.text
+
+
+def test_a_profile_may_opt_in_to_release_stored_credentials_and_each_release_is_audited(
+    sign_fn: Function, stack: StackResources, output: Output
+) -> None:
+    from dataclasses import replace
+
+    module = sign_fn.module
+    module.runtime.profiles["paykun"] = replace(
+        module.runtime.profiles["paykun"], release_stored_credentials=True
+    )
+
+    reply = sign_fn.call(event("sign-dlocal", partner="paykun"))
+
+    secret = stack.secrets["paykun"].value
+    assert reply.body["headers"]["AccessToken"] == secret["access_token"]
+    (record,) = output.audits("sign")
+    assert record["credentials_released"] is True
+    assert secret["access_token"] not in output.text
 
 
 SIGN_REFUSALS: dict[str, tuple[dict[str, Any], int, str]] = {
@@ -149,7 +195,7 @@ def test_signed_notification_is_accepted_and_queued(
     (message,) = receive(stack, "InboundQueue")
     queued = json.loads(message["Body"])
     assert queued["partner"] == "dlocal"
-    assert queued["x_date"] == sent["headers"]["X-Date"]
+    assert queued["signed_at"] == sent["headers"]["X-Date"]
     assert queued["body"] == sent["body"]
     assert output.metric_total(metric_names.WEBHOOK_ACCEPTED) == 1
     assert output.metric_total(metric_names.SIGNATURE_CHECK_FAILED) == 0
@@ -200,7 +246,8 @@ WEBHOOK_REFUSALS: dict[str, tuple[Callable[[dict[str, Any]], dict[str, Any]], in
     "altered body": (altered_body, 401, "signature_mismatch"),
     "no Authorization": (without("Authorization"), 401, "missing_signature"),
     "no X-Date": (without("X-Date"), 401, "missing_signature"),
-    "malformed Authorization": (malformed_signature, 400, "bad_token"),
+    "malformed Authorization": (malformed_signature, 401, "signature_mismatch"),
+    "no X-Login": (without("X-Login"), 401, "missing_signature"),
 }
 
 
@@ -271,8 +318,31 @@ def test_a_replay_with_the_signature_spelled_differently_is_still_a_duplicate(
     assert len(receive(stack, "InboundQueue")) == 1
 
 
+@pytest.mark.interop
+def test_a_notification_signed_for_another_merchant_is_refused(
+    sign_fn: Function, stack: StackResources, output: Output
+) -> None:
+    reply = sign_fn.call(notification(stack, login="another-merchant"))
+
+    assert (reply.status, reply.code) == (401, "signature_mismatch")
+    assert receive(stack, "InboundQueue") == []
+    assert output.metric_total(metric_names.SIGNATURE_CHECK_FAILED) == 1
+
+
+@pytest.mark.interop
+def test_the_same_notification_re_signed_with_a_new_date_is_a_duplicate(
+    sign_fn: Function, stack: StackResources
+) -> None:
+    first = sign_fn.call(notification(stack, date=x_date(datetime.now(UTC) - timedelta(seconds=30))))
+    again = sign_fn.call(notification(stack))
+
+    assert first.status == 200
+    assert (again.status, again.code) == (409, "duplicate_notification")
+    assert len(receive(stack, "InboundQueue")) == 1
+
+
 def test_partner_without_webhooks_is_404(sign_fn: Function, stack: StackResources, output: Output) -> None:
-    reply = sign_fn.call(event("webhook-netcore"))
+    reply = sign_fn.call(event("webhook-dlocal", partner="netcore"))
 
     assert (reply.status, reply.code) == (404, "not_found")
     assert receive(stack, "InboundQueue") == []

@@ -23,11 +23,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealgate import cli
-from sealgate.schemes import aesbridge_cbc
-from sealgate.schemes import aesbridge_gcm
-from sealgate.schemes import jwe
+from sealgate import cli, schemes
 from sealgate.codec import b64decode, b64encode
+from sealgate.schemes import aesbridge_cbc, aesbridge_gcm, jwe
 from tests.cli_harness import (
     MODULE,
     SCRIPT,
@@ -726,7 +724,7 @@ def _material(scheme: str) -> dict[str, str]:
     return material
 
 
-@pytest.mark.parametrize("scheme", cli.KEYGEN_SCHEMES)
+@pytest.mark.parametrize("scheme", cli.offered("keygen"))
 def test_keygen_material_works(tmp_path: Path, scheme: str) -> None:
     material = _material(scheme)
     pairs: list[tuple[str, tuple[str, ...], tuple[str, ...]]]
@@ -771,7 +769,8 @@ def test_keygen_material_works(tmp_path: Path, scheme: str) -> None:
         assert invoke("decrypt", used, *dec, stdin=token) == Outcome(0, PLAINTEXT, "")
 
 
-@pytest.mark.parametrize("scheme", [s for s in cli.KEYGEN_SCHEMES if s != "jwe"])  # jwe: RSA keygen is slow
+# jwe: RSA keygen is slow
+@pytest.mark.parametrize("scheme", [s for s in cli.offered("keygen") if s != "jwe"])
 def test_keygen_is_fresh_every_time(scheme: str) -> None:
     first, second = _material(scheme), _material(scheme)
     assert first != second
@@ -786,6 +785,162 @@ def test_keygen_laravel_is_an_app_key_of_32_bytes() -> None:
 
 def test_keygen_aes_gcm_is_base64_of_32_bytes() -> None:
     assert len(b64decode(_material("aes-gcm")["key"])) == 32
+
+
+# --- the registry drives the command line -------------------------------------------------------------------
+
+ALL_NAMES = {name for kind in ("cipher", "signer", "verifier", "layout") for name in schemes.names(kind)}
+
+
+def test_cli_never_branches_on_a_scheme_name() -> None:
+    # Every scheme reaches the command line through the registry: no literal in cli.py is a scheme's name
+    # or a prefix of one (as in `scheme.startswith("aesbridge-")`); prose such as the examples may still
+    # mention a scheme inside a longer string.
+    import ast
+
+    tree = ast.parse(Path(cli.__file__).read_text("utf-8"))
+    literals = {
+        node.value
+        for node in ast.walk(tree)
+        if isinstance(node, ast.Constant) and isinstance(node.value, str)
+    }
+    assert not literals & ALL_NAMES, f"cli.py names schemes {sorted(literals & ALL_NAMES)}"
+    prefixes = {
+        text for text in literals if text.endswith("-") and any(n.startswith(text) for n in ALL_NAMES)
+    }
+    assert not prefixes, f"cli.py tests scheme names by prefix {sorted(prefixes)}"
+
+
+def test_an_option_of_the_scheme_reaches_the_cli_and_others_refuse_it(keys: Keys) -> None:
+    hexed = invoke(
+        "encrypt",
+        *options(keys, "aes-cbc-static", "--key-file", "@static-key", "--iv-file", "@static-iv"),
+        "--encoding",
+        "hex",
+        stdin=b"value",
+    )
+    token = token_of(hexed)
+    assert LOWER_HEX.fullmatch(token.decode())
+    opened = invoke(
+        "decrypt",
+        *options(keys, "aes-cbc-static", "--key-file", "@static-key", "--iv-file", "@static-iv"),
+        "--encoding",
+        "hex",
+        stdin=token,
+    )
+    assert opened == Outcome(0, b"value", "")
+    for argv in (
+        ("encrypt", "aes-gcm", "--key-file", "@gcm", "--encoding", "hex"),
+        ("encrypt", "aes-gcm", "--key-file", "@gcm", "--encoding=hex"),
+        ("decrypt", "aes-gcm", "--key-file", "@gcm", "--encoding", "hex"),
+    ):
+        refused = invoke(*options(keys, *argv), stdin=b"x")
+        assert_refused(refused, 2, "usage", *SECRETS)
+        assert "--encoding does not apply to" in refused.stderr
+        assert "aes-gcm" in refused.stderr
+
+
+@pytest.mark.parametrize(
+    ("argv", "flag"),
+    [
+        (("encrypt", "aes-gcm", "--key-file", "@gcm", "--urlsafe"), "--urlsafe"),
+        (("encrypt", "aes-gcm", "--key-file", "@gcm", "--alg", "RSA-OAEP"), "--alg"),
+        (("decrypt", "aesbridge-gcm", "--key-file", "@passphrase", "--urlsafe"), "--urlsafe"),
+        (("decrypt", "jwe", "--private-key", "@private", "--alg", "RSA-OAEP"), "--alg"),
+        (("encrypt", "jwe", "--key-file", "@public"), "--key-file"),
+        (("decrypt", "aes-gcm", "--key-file", "@gcm", "--iv-file", "@static-iv"), "--iv-file"),
+        (("sign", "dlocal-v2", "--key-file", "@dlocal", *SIGN, "--lines"), "--lines"),
+        (("keygen", "aes-gcm", "--urlsafe"), "--urlsafe"),
+    ],
+)
+def test_a_refused_option_is_named_and_its_value_is_not(keys: Keys, argv: tuple[str, ...], flag: str) -> None:
+    refused = invoke(*options(keys, *argv), stdin=b"x")
+    assert_refused(refused, 2, "usage", *SECRETS)
+    assert f": {flag} does not apply to {argv[0]} {argv[1]}\n" in refused.stderr
+
+
+@pytest.mark.parametrize("name", schemes.names("cipher"))
+def test_each_cipher_offers_its_key_files_and_options(name: str) -> None:
+    import dataclasses
+
+    cipher = schemes.lookup("cipher", name)
+    fields = [f.name.replace("_", "-") for f in dataclasses.fields(cipher.options_type)]
+    for command in ("encrypt", "decrypt"):
+        if command == "encrypt" and not cipher.can_encrypt:
+            assert_refused(invoke(command, name, "--help"), 2, "usage")
+            continue
+        shown = invoke(command, name, "--help")
+        assert shown.status == 0
+        text = shown.stdout.decode()
+        assert schemes.summary("cipher", name) in " ".join(text.split())
+        for slot in cipher.key_slots:
+            assert (slot.decrypt_flag if command == "decrypt" else slot.encrypt_flag) in text
+        if command == "encrypt":
+            assert all(f"--{field}" in text for field in fields), text
+        for choices in (cipher.options_type.choices(f.name) for f in dataclasses.fields(cipher.options_type)):
+            if choices and command == "encrypt":
+                assert "{" + ",".join(choices) + "}" in text
+
+
+# jwe: RSA keygen is slow
+@pytest.mark.parametrize("name", [n for n in schemes.names("cipher") if n != "jwe"])
+def test_keygen_is_the_ciphers_own_material_under_its_name(name: str) -> None:
+    cipher = schemes.lookup("cipher", name)
+    material = _material(name)
+    assert next(iter(material)) == "scheme"
+    assert set(material) - {"scheme"} == set(cipher.keygen(cipher.options({})))
+    assert {slot.generated for slot in cipher.key_slots} <= set(material)
+
+
+def test_sign_verify_and_keygen_offer_only_signers_that_sign_outside_a_profile(keys: Keys) -> None:
+    standalone = [n for n in schemes.names("signer") if schemes.lookup("signer", n).signature_fields]
+    assert standalone == ["dlocal-v2"]
+    for command in ("sign", "verify"):
+        assert list(cli.offered(command)) == standalone
+    assert list(cli.offered("keygen")) == [*schemes.names("cipher"), *standalone]
+    for name in schemes.names("signer"):
+        if name not in standalone:
+            for argv in (("sign", name, "--key-file", "@dlocal", *SIGN), ("keygen", name)):
+                assert_refused(invoke(*options(keys, *argv), stdin=b"{}"), 2, "usage", *SECRETS)
+
+
+def test_scheme_may_follow_its_options(keys: Keys) -> None:
+    token = token_of(invoke("encrypt", "--key-file", keys["gcm"], "aes-gcm", stdin=b"value"))
+    assert invoke("decrypt", "--key-file", keys["gcm"], "aes-gcm", stdin=token) == Outcome(0, b"value", "")
+
+
+def test_lines_parse_an_rsa_key_once(keys: Keys, monkeypatch: pytest.MonkeyPatch) -> None:
+    loads: list[object] = []
+    real = jwe.load_key
+
+    def counted(material: Any) -> Any:
+        if isinstance(material, str | bytes):  # parsing text; a loaded JWK is only checked
+            loads.append(material)
+        return real(material)
+
+    monkeypatch.setattr(jwe, "load_key", counted)
+    sealed = encrypt(keys, "jwe", b"one\ntwo\nthree\n", "--lines")
+    assert sealed.stdout.count(b"\n") == 3
+    opened = decrypt(keys, "jwe", sealed.stdout, "--lines")
+    assert opened == Outcome(0, b"one\ntwo\nthree\n", "")
+    assert len(loads) == 2, "the key was parsed per value, not once per command"
+
+
+def test_help_imports_no_scheme_module() -> None:
+    probe = (
+        "import io, sys\n"
+        "from sealgate import cli\n"
+        "for argv in (['--help'], ['encrypt', '--help'], ['decrypt', '--help']):\n"
+        "    try:\n"
+        "        cli.run(argv, io.BytesIO(), io.BytesIO())\n"
+        "    except SystemExit:\n"
+        "        pass\n"
+        "print(sorted(m for m in sys.modules if m.startswith('sealgate.schemes.')))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, check=True, timeout=60, text=True
+    )
+    assert done.stdout.strip().splitlines()[-1] == "[]"
 
 
 # --- help and version ----------------------------------------------------------------------------------------
@@ -804,7 +959,7 @@ def test_help_lists_commands_and_exit_statuses() -> None:
 def test_command_help_names_every_scheme(command: str) -> None:
     shown = invoke(command, "--help")
     assert shown.status == 0
-    names = [s for s in cli.SCHEMES if command == "decrypt" or s != "aesbridge-legacy"]
+    names = [s for s in schemes.names("cipher") if command == "decrypt" or s != "aesbridge-legacy"]
     assert all(name in shown.stdout.decode() for name in names)
 
 
@@ -952,7 +1107,7 @@ def test_aes_commands_do_not_import_jwcrypto_boto3_or_powertools(
     commands.append(
         (["decrypt", "aesbridge-legacy", "--key-file", legacy_key], str(vector["token"]).encode())
     )
-    commands += [(["keygen", scheme], b"") for scheme in cli.SCHEMES if scheme != "jwe"]
+    commands += [(["keygen", scheme], b"") for scheme in schemes.names("cipher") if scheme != "jwe"]
     loaded = loaded_after(commands)
     assert "cryptography" in loaded
     assert "sealgate" in loaded

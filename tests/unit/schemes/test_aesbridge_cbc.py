@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sealgate.errors import BadKey, BadPadding, BadToken, MacMismatch
 from sealgate.schemes import aesbridge_cbc
 from sealgate.schemes.aesbridge_kdf import DecryptionKeys, EncryptionKeys
-from sealgate.errors import BadKey, BadPadding, BadToken, MacMismatch
 from tests.unit.aesbridge_reference import flip_each_bit, open_cbc, seal_cbc_raw
 
 PASSPHRASE = "throwaway cbc passphrase ção"

@@ -8,9 +8,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sealgate.errors import BadKey, BadToken, TagMismatch
 from sealgate.schemes import aesbridge_gcm
 from sealgate.schemes.aesbridge_kdf import DecryptionKeys, EncryptionKeys
-from sealgate.errors import BadKey, BadToken, TagMismatch
 from tests.unit.aesbridge_reference import flip_each_bit, open_gcm, seal_gcm
 
 PASSPHRASE = "throwaway gcm passphrase ção"

@@ -9,9 +9,9 @@ from collections.abc import Callable, Iterator
 
 import pytest
 
+from sealgate.errors import BadKey
 from sealgate.schemes import aesbridge_kdf
 from sealgate.schemes.aesbridge_kdf import DecryptionKeys, EncryptionKeys, derive
-from sealgate.errors import BadKey
 from tests.unit.aesbridge_reference import reference_kdf
 
 PASSPHRASE = b"throwaway test passphrase"

@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from sealgate.schemes import aesbridge_legacy
 from sealgate.errors import BadKey, BadPadding, BadToken
+from sealgate.schemes import aesbridge_legacy
 from tests.unit.aesbridge_reference import seal_legacy_raw
 
 PASSPHRASE = "throwaway legacy passphrase ção"

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sealgate.schemes import dlocal_v2 as sig
 from sealgate.errors import BadInput, BadKey, BadToken, SignatureMismatch
+from sealgate.schemes import dlocal_v2 as sig
 
 SECRET = "throwaway-unit-test-secret"
 LOGIN = "sak223k2wdksdl2"

@@ -13,9 +13,9 @@ from cryptography.x509.oid import NameOID
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealgate.schemes import jwe
 from sealgate.codec import b64decode, b64encode
 from sealgate.errors import BadAlgorithm, BadInput, BadKey, BadToken, SealgateError, TagMismatch
+from sealgate.schemes import jwe
 
 # Throwaway test card data (a public test PAN); assertion messages below never show these values.
 NUMBER = "4111111111111111"
@@ -82,10 +82,7 @@ def test_load_key_passes_loaded_rsa_keys_through_and_checks_them(keypair: tuple[
     assert jwe.load_key(loaded) is loaded
     token = jwe.encrypt(b"payload", loaded)
     assert jwe.decrypt(token, loaded) == b"payload"
-    assert (
-        jwe.decrypt(jwe.encrypt(b"payload", jwe.load_key(keypair[1])), loaded)
-        == b"payload"
-    )
+    assert jwe.decrypt(jwe.encrypt(b"payload", jwe.load_key(keypair[1])), loaded) == b"payload"
     assert loaded.has_private, "encrypt must not strip the caller's key"
     with pytest.raises(BadKey):
         jwe.load_key(jwk.JWK.generate(kty="oct", size=256))

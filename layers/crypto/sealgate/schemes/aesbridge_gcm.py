@@ -113,7 +113,9 @@ def decrypt(token: str | bytes, passphrase: bytes | str, *, keys: DecryptionKeys
 class Options(base.Options):
     """``urlsafe``: the URL-safe alphabet without padding (Infosimples' ``enc_`` parameters)."""
 
-    urlsafe: bool = base.option(False, help="URL-safe base64 without padding (Infosimples' enc_ form)")
+    urlsafe: bool = base.option(
+        False, help="URL-safe base64 without padding (Infosimples' enc_ form)", encrypt_only=True
+    )
 
 
 class _AesBridgeGcm(base.Cipher[Options]):

@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Generic, TypeVar
 
-from sealgate.errors import BadInput, SealgateError
+from sealgate.errors import BadInput, SealgateError, UnsupportedOperation
 
 
 class OptionError(SealgateError):
@@ -65,9 +65,20 @@ class Options:
         return tuple(found) if found is not None else None
 
 
-def option(default: Any = dataclasses.MISSING, *, help: str, choices: Sequence[str] | None = None) -> Any:
-    """A documented option field (``choices`` restricts its values)."""
-    metadata = {"help": help, "choices": tuple(choices) if choices is not None else None}
+def option(
+    default: Any = dataclasses.MISSING,
+    *,
+    help: str,
+    choices: Sequence[str] | None = None,
+    encrypt_only: bool = False,
+) -> Any:
+    """A documented option field: ``choices`` restricts its values; ``encrypt_only`` marks an option that only
+    shapes what encryption writes (decryption reads every form), so a decrypt command refuses it."""
+    metadata = {
+        "help": help,
+        "choices": tuple(choices) if choices is not None else None,
+        "encrypt_only": encrypt_only,
+    }
     if isinstance(default, list | dict):
         frozen = tuple(default) if isinstance(default, list) else types.MappingProxyType(dict(default))
         return field(default=frozen, metadata=metadata)
@@ -116,7 +127,8 @@ class KeySlot:
     """A piece of key material a cipher needs, and where the command line reads it from.
 
     ``encrypt_flag``/``decrypt_flag`` differ for public-key schemes (``--public-key``/``--private-key``).
-    ``generated`` is the name of the value :meth:`Cipher.keygen` returns for this slot.
+    ``generated`` names the value :meth:`Cipher.keygen` returns for this slot when encrypting (what a partner
+    profile stores), ``decrypt_generated`` the one that decrypts (the same, but for public-key schemes).
     """
 
     name: str
@@ -124,6 +136,11 @@ class KeySlot:
     encrypt_flag: str = "--key-file"
     decrypt_flag: str = "--key-file"
     generated: str = "key"
+    decrypt_generated: str | None = None
+
+    @property
+    def decrypting_value(self) -> str:
+        return self.decrypt_generated or self.generated
 
 
 class Scheme(ABC, Generic[OptionsT]):
@@ -152,7 +169,7 @@ class Cipher(Scheme[OptionsT]):
 
     @abstractmethod
     def encrypt(self, plaintext: bytes, keys: Mapping[str, str | bytes], options: OptionsT) -> str:
-        """The token for ``plaintext`` under ``keys`` (slot name -> material)."""
+        """The token for ``plaintext`` under ``keys`` (slot name -> material, as :meth:`prepare` returned it)."""
 
     @abstractmethod
     def decrypt(self, token: str | bytes, keys: Mapping[str, str | bytes], options: OptionsT) -> bytes:
@@ -187,9 +204,15 @@ class Signer(Scheme[OptionsT]):
     """Headers that authenticate a request body to a partner.
 
     ``secret_options`` name the options whose values are fields of the partner's secret.
+
+    ``signature_fields``: where the scheme also signs outside a request (the command line's ``sign`` and
+    ``verify``), the values its signature covers besides the secret and the body, as ``(name, help)``
+    pairs; such a scheme implements :meth:`signature`, :meth:`check` and :meth:`keygen`. Empty where the
+    scheme signs only through a profile.
     """
 
     secret_options: ClassVar[tuple[str, ...]] = ()
+    signature_fields: ClassVar[tuple[tuple[str, str], ...]] = ()
 
     @abstractmethod
     def sign(
@@ -206,6 +229,19 @@ class Signer(Scheme[OptionsT]):
     def requires(self, options: OptionsT) -> str | None:
         """The cipher attribute this signer sends (see :meth:`Cipher.attribute`), or None."""
         return None
+
+    def signature(self, secret: bytes, fields: Mapping[str, str], body: bytes) -> str:
+        """The signature of ``body`` and ``fields`` (one per :attr:`signature_fields`) under ``secret``."""
+        raise UnsupportedOperation(f"{self.name} signs only through a profile")
+
+    def check(self, secret: bytes, fields: Mapping[str, str], body: bytes, presented: str) -> None:
+        """Accept ``presented`` as :meth:`signature` would make it; :class:`~sealgate.errors.SignatureMismatch`
+        (well formed but wrong) or :class:`~sealgate.errors.BadToken` (malformed) otherwise."""
+        raise UnsupportedOperation(f"{self.name} signs only through a profile")
+
+    def keygen(self) -> dict[str, str]:
+        """A fresh secret for :meth:`signature`, by name."""
+        raise UnsupportedOperation(f"{self.name} signs only through a profile")
 
     def secret_fields(self, options: OptionsT) -> tuple[str, ...]:
         """The secret fields these options read."""

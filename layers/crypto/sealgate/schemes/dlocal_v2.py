@@ -20,6 +20,7 @@ import hashlib
 import hmac
 import json
 import re
+import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
@@ -173,6 +174,19 @@ class _Signer(base.Signer[SignerOptions]):
     name = "dlocal-v2"
     options_type = SignerOptions
     secret_options = ("login", "trans_key", "secret")
+    signature_fields = (
+        ("login", "X-Login"),
+        ("date", "X-Date exactly as sent, e.g. 2018-07-12T13:46:28.629Z"),
+    )
+
+    def signature(self, secret: bytes, fields: Mapping[str, str], body: bytes) -> str:
+        return authorization(secret, fields["login"], fields["date"], body)
+
+    def check(self, secret: bytes, fields: Mapping[str, str], body: bytes, presented: str) -> None:
+        verify(secret, fields["login"], fields["date"], body, presented)
+
+    def keygen(self) -> dict[str, str]:
+        return {"secret_key": secrets.token_urlsafe(32)}
 
     def sign(
         self,

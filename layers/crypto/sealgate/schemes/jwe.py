@@ -247,7 +247,9 @@ def _header(raw: bytes) -> dict[str, object]:
 class Options(base.Options):
     """``alg``: the key management algorithm (content is always A256GCM)."""
 
-    alg: str = base.option("RSA-OAEP-256", help="key management (default RSA-OAEP-256)", choices=ALLOWED_ALGS)
+    alg: str = base.option(
+        "RSA-OAEP-256", help="key management (default RSA-OAEP-256)", choices=ALLOWED_ALGS, encrypt_only=True
+    )
 
 
 class _Jwe(base.Cipher[Options]):
@@ -262,6 +264,7 @@ class _Jwe(base.Cipher[Options]):
             encrypt_flag="--public-key",
             decrypt_flag="--private-key",
             generated="public_key",
+            decrypt_generated="private_key",
         ),
     )
 

@@ -190,10 +190,10 @@ class _LaravelCbc(base.Cipher[Options]):
         return {"key": parse_key(keys["key"])}
 
     def encrypt(self, plaintext: bytes, keys: Mapping[str, str | bytes], options: Options) -> str:
-        return encrypt(plaintext, parse_key(keys["key"]))
+        return encrypt(plaintext, _prepared(keys))
 
     def decrypt(self, token: str | bytes, keys: Mapping[str, str | bytes], options: Options) -> bytes:
-        return decrypt(token, parse_key(keys["key"]))
+        return decrypt(token, _prepared(keys))
 
     def keygen(self, options: Options) -> dict[str, str]:
         return {"key": "base64:" + b64encode(secrets.token_bytes(32))}
@@ -201,3 +201,10 @@ class _LaravelCbc(base.Cipher[Options]):
 
 #: the registry's entry (:mod:`sealgate.schemes`)
 CIPHER = _LaravelCbc()
+
+
+def _prepared(keys: Mapping[str, str | bytes]) -> bytes:
+    key = keys["key"]
+    if not isinstance(key, bytes):  # pragma: no cover - prepare() makes bytes; text was never parsed
+        raise TypeError("laravel-cbc keys must come from prepare()")
+    return key
