@@ -373,7 +373,10 @@ def test_reprs_name_fields_never_values(sm: Any) -> None:
 
     for text in (repr(fields), str(fields), repr(secrets), str(secrets)):
         assert_no_secret_in(text)
-    assert repr(fields) == f"SecretFields(fields=['api_key', 'asset_id', 'iv', 'key'], version_id={fields.version_id!r})"
+    assert (
+        repr(fields)
+        == f"SecretFields(fields=['api_key', 'asset_id', 'iv', 'key'], version_id={fields.version_id!r})"
+    )
     assert fields.version_id  # Secrets Manager's VersionId: names a version, holds no value
     with pytest.raises(SignatureMismatch) as caught:
         secrets.try_each("dlocal", verifier(partner_signs("THROWAWAY-never-issued")))

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealgate.schemes.aesbridge_kdf import EncryptionKeys
 from sealgate.errors import BadInput, BadKey, BadToken, TagMismatch
 from sealgate.layouts.enc_params import ProtectedParams, protect, receipt, reveal
+from sealgate.schemes.aesbridge_kdf import EncryptionKeys
 from tests.unit.aesbridge_reference import open_gcm, seal_gcm
 
 PASSPHRASE = "throwaway infosimples passphrase"
