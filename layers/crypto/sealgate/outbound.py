@@ -27,16 +27,13 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
 
-from sealgate import strict_json
+from sealgate import queues, strict_json
 from sealgate.errors import BadInput, PayloadTooLarge
 from sealgate.partners import check_idempotency_key
 
 VERSION = 1
 #: ours are 32 hex digits; the status route takes no longer ids either
 MAX_OUTCOME_ID = 64
-#: SQS's default ``MaximumMessageSize`` (the template sets none), less room for the attributes a dead-lettered
-#: copy gains. A body under the request limit can exceed it: JSON escapes each non-ASCII character (up to 6x).
-MAX_MESSAGE_BYTES = 256 * 1024 - 1024
 
 
 def forward_id(partner: str, idempotency_key: str) -> str:
@@ -71,7 +68,7 @@ class Protected:
             },
             separators=(",", ":"),
         )
-        if len(text.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        if len(text.encode("utf-8")) > queues.MAX_MESSAGE_BYTES:
             raise PayloadTooLarge("payload is too large to queue")
         return text
 

@@ -7,19 +7,27 @@ from __future__ import annotations
 
 from typing import Any
 
-from sealgate.errors import Unavailable
+from sealgate.errors import PayloadTooLarge, Unavailable
 
 MAX_VISIBILITY_SECONDS = 12 * 3600
+#: SQS's default ``MaximumMessageSize`` (the template sets none), less room for the attributes a dead-lettered
+#: copy gains. A body under the request limit can exceed it: JSON escapes each non-ASCII character (up to 6x).
+MAX_MESSAGE_BYTES = 256 * 1024 - 1024
 
 
 def send(queue_url: str, body: str, *, delay_seconds: int = 0, **attributes: str) -> str:
-    """Send ``body`` with string message ``attributes``; the message id."""
+    """Send ``body`` with string message ``attributes``; the message id.
+
+    Raises :class:`PayloadTooLarge` when SQS could never take ``body``, :class:`Unavailable` when SQS refuses.
+    """
     from botocore.exceptions import BotoCoreError, ClientError
 
     from sealgate.aws_clients import client
 
     if not queue_url:
         raise Unavailable("queue is not configured")
+    if len(body.encode("utf-8")) > MAX_MESSAGE_BYTES:
+        raise PayloadTooLarge("payload is too large to queue")
     arguments: dict[str, Any] = {"QueueUrl": queue_url, "MessageBody": body}
     if attributes:
         arguments["MessageAttributes"] = {
