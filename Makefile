@@ -58,6 +58,14 @@ validate: $(TOOLS_STAMP)
 sam-build: $(TOOLS_STAMP)
 	bash scripts/sam.sh build
 
+# --- What follows from the partner profiles: the functions' secret policies in template.yaml, and events/ ---
+
+.PHONY: generate
+
+## generate: rewrite template.yaml's generated blocks and events/ from the partner profiles (--check: list stale)
+generate: $(STAMP)
+	$(PY) -m sealgate_local generate
+
 # --- Local stack: moto, partner sandboxes, the functions, a local API Gateway and SQS poller (no AWS account) ---
 
 .PHONY: demo demo-built run

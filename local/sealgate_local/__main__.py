@@ -1,8 +1,11 @@
-"""``python -m sealgate_local demo [--built]`` (``make demo``) and ``python -m sealgate_local run`` (``make run``).
+"""Local tooling: ``python -m sealgate_local demo|run|generate`` (``make demo``, ``make run``, ``make generate``).
 
 - ``demo``: start the local stack, run one flow per partner, print the table and the summary; exit 0 only if
   every flow was verified by its partner's sandbox.
 - ``run``: start the local stack and keep it up until Ctrl-C, printing the base URL and a ``curl`` per route.
+- ``generate``: rewrite what follows from the partner profiles (the functions' secret policies in
+  ``template.yaml``, ``events/``); ``--check`` only lists what is stale and exits 1 if anything is (see
+  :mod:`sealgate_local.generate`).
 
 ``--built`` runs the functions from ``sam build``'s output (``make sam-build`` first); ``--verbose`` shows every
 line the functions print (their JSON logs and EMF metrics: names and codes, never values).
@@ -57,7 +60,16 @@ def main(argv: Sequence[str] | None = None) -> int:
         command = commands.add_parser(name, help=text)
         command.add_argument("--built", action="store_true", help="run the functions from .aws-sam/build")
         command.add_argument("--verbose", action="store_true", help="show what the functions print")
+    from sealgate_local import generate
+
+    generate.add_arguments(
+        commands.add_parser(
+            "generate", help="rewrite template.yaml's secret policies and events/ from the profiles"
+        )
+    )
     args = parser.parse_args(argv)
+    if args.command == "generate":
+        return generate.main(check=args.check, profiles_dir=args.profiles_dir)
     if args.command == "run":
         return run(built=args.built, verbose=args.verbose)
     from sealgate_local import demo

@@ -69,15 +69,18 @@ class LocalStack(Service):
         pool_size: int = 3,
         echo: Callable[[str, str], None] | None = None,
         template_path: Path = aws_stack.TEMPLATE,
+        profiles_dir: str | Path | None = None,
     ) -> None:
         """``parameters`` override the template's; ``environment`` adds variables per function (short name);
-        ``echo`` sees every line a function prints."""
+        ``echo`` sees every line a function prints; ``profiles_dir`` adds partner profiles (default:
+        ``SEALGATE_PROFILES_DIR``), which get throwaway secrets and reach the functions' environment."""
         self.built = built
         self.stage = stage
         self.parameters = dict(parameters or {})
         self.extra_environment = {name: dict(env) for name, env in (environment or {}).items()}
         self.pool_size = pool_size
         self.template_path = template_path
+        self.profiles_dir = profiles_dir
         self.template = aws_stack.load_template(template_path)
         self.logs = FunctionLogs(echo)
         self.pools: dict[str, WorkerPool] = {}
@@ -121,7 +124,11 @@ class LocalStack(Service):
         self._moto_url = f"http://{host}:{port}"
         self.clients = _clients(self._moto_url)
         self.aws = aws_stack.build_stack(
-            self.clients, stage=self.stage, parameters=self.parameters, template_path=self.template_path
+            self.clients,
+            stage=self.stage,
+            parameters=self.parameters,
+            template_path=self.template_path,
+            profiles_dir=self.profiles_dir,
         )
         self.emf = EmfToCloudWatch(self.clients.cloudwatch)
         self.logs.emf_sink = self.emf

@@ -1,4 +1,5 @@
-"""template.yaml after the SAM transform: handlers, layer, least privilege, queues, alarms, routes, events."""
+"""template.yaml after the SAM transform: handlers, layer, least privilege, encryption at rest, queues, alarms,
+routes, events; and that its secret policies and events/ follow from the partner profiles (make generate)."""
 
 from __future__ import annotations
 
@@ -14,10 +15,13 @@ from typing import Any
 import pytest
 
 from sealgate import metric_names
-from tests.template.conftest import ROOT, Template
+from sealgate.partners import Profile, load_profiles, served_by
+from sealgate_local import generate
+from tests.template.conftest import ROOT, TEMPLATE, Template
 
 LAYER_SOURCE = ROOT / "layers" / "crypto"
-PROFILES = LAYER_SOURCE / "sealgate" / "profiles"
+PROFILES = LAYER_SOURCE / "sealgate" / "partners" / "profiles"
+KEY = "AtRestKey"
 SECRET_ARN = (
     "arn:${AWS::Partition}:secretsmanager:${AWS::Region}:${AWS::AccountId}:secret:sealgate/${Stage}/%s-??????"
 )
@@ -45,8 +49,21 @@ def environment(function: dict[str, Any]) -> dict[str, Any]:
     return variables
 
 
-def partners(function: dict[str, Any]) -> set[str]:
-    return set(environment(function)["SEALGATE_PARTNERS"].split(","))
+def short_name(logical_id: str) -> generate.Function:
+    """``EncryptFunction`` -> ``encrypt``: the name ``served_by`` knows the function by."""
+    name = logical_id.removesuffix("Function").lower()
+    assert name in generate.FUNCTIONS, logical_id
+    return name  # type: ignore[return-value]
+
+
+def shipped_profiles() -> dict[str, Profile]:
+    """The profiles the layer ships (none from SEALGATE_PROFILES_DIR: the template is generated from these)."""
+    return load_profiles()
+
+
+def partners(logical_id: str) -> set[str]:
+    """The partners a function serves, as the profiles say."""
+    return set(served_by(short_name(logical_id), shipped_profiles()))
 
 
 def as_list(value: Any) -> list[Any]:
@@ -148,6 +165,22 @@ def defines(source: Path, name: str) -> bool:
     return False
 
 
+# --- what follows from the partner profiles (make generate) ---
+
+
+def test_the_template_and_events_follow_from_the_profiles() -> None:
+    """``make generate --check``: the secret policies between the markers and every file in events/."""
+    stale = [change.describe(ROOT, done=False) for change in generate.plan()]
+    assert stale == [], "run `make generate`"
+
+
+def test_each_function_has_one_generated_block_of_its_secret_policies() -> None:
+    text = TEMPLATE.read_text(encoding="utf-8")
+    begins = re.findall(r"# BEGIN generated from partner profiles \((\w+)\): make generate", text)
+    assert sorted(begins) == sorted(generate.FUNCTIONS)
+    assert text.count(generate.END) == len(begins)
+
+
 # --- functions and layer ---
 
 
@@ -199,7 +232,6 @@ def test_environment_names_what_each_function_uses(cfn: Template) -> None:
         "POWERTOOLS_LOG_LEVEL",
         "SEALGATE_SECRET_PREFIX",
         "SEALGATE_SECRETS_MAX_AGE",
-        "SEALGATE_PARTNERS",
         "SEALGATE_CA_BUNDLE",
     }
     expected = {
@@ -223,21 +255,36 @@ def test_environment_names_what_each_function_uses(cfn: Template) -> None:
         assert env["POWERTOOLS_METRICS_NAMESPACE"] == metric_names.NAMESPACE
         assert env["POWERTOOLS_SERVICE_NAME"] == metric_names.SERVICE
         assert env["SEALGATE_SECRET_PREFIX"] == {"Fn::Sub": "sealgate/${Stage}/"}
-        for partner in partners(function):
-            assert (PROFILES / f"{partner}.json").is_file(), f"{name}: no profile for {partner}"
+        # Which partners a function serves follows from the profiles, not from a list in the template.
+        assert "SEALGATE_PARTNERS" not in env, name
 
 
 # --- least privilege ---
 
 
-def test_each_role_reads_exactly_the_secrets_of_its_partners(cfn: Template) -> None:
+def readable_secrets(cfn: Template, function: dict[str, Any]) -> set[str]:
+    """The secret ARN patterns a function's role may read."""
+    arns: set[str] = set()
+    for statement in statements(cfn, role_of(function)):
+        if any(action.startswith("secretsmanager:") for action in as_list(statement["Action"])):
+            assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
+            arns.update(sub_text(resource) for resource in as_list(statement["Resource"]))
+    return arns
+
+
+def test_each_role_reads_exactly_the_secrets_of_the_partners_it_serves(cfn: Template) -> None:
     for name, function in functions(cfn).items():
-        arns: set[str] = set()
-        for statement in statements(cfn, role_of(function)):
-            if "secretsmanager:GetSecretValue" in as_list(statement["Action"]):
-                assert as_list(statement["Action"]) == ["secretsmanager:GetSecretValue"]
-                arns.update(sub_text(resource) for resource in as_list(statement["Resource"]))
-        assert arns == {SECRET_ARN % partner for partner in partners(function)}, name
+        assert readable_secrets(cfn, function) == {SECRET_ARN % partner for partner in partners(name)}, name
+
+
+def test_the_sign_role_cannot_read_a_partner_that_neither_signs_nor_sends_webhooks(cfn: Template) -> None:
+    profiles = shipped_profiles()
+    assert profiles["infosimples"].signing is None
+    assert profiles["infosimples"].webhook is None
+    sign = readable_secrets(cfn, functions(cfn)["SignFunction"])
+    assert SECRET_ARN % "infosimples" not in sign
+    assert SECRET_ARN % "dlocal" in sign
+    assert SECRET_ARN % "infosimples" in readable_secrets(cfn, functions(cfn)["EncryptFunction"])
 
 
 def test_no_wildcard_in_any_generated_policy(cfn: Template) -> None:
@@ -277,6 +324,86 @@ def test_roles_touch_only_the_queues_and_tables_their_environment_names(cfn: Tem
     }
 
 
+SERVICE_OF_KEY_USE = {
+    "sqs": "sqs.${AWS::Region}.${AWS::URLSuffix}",
+    "dynamodb": "dynamodb.${AWS::Region}.${AWS::URLSuffix}",
+}
+# What each service needs of the caller when a queue or table is encrypted with a customer-managed key: sending
+# to a queue needs a data key (GenerateDataKey, Decrypt), receiving decrypts it; DynamoDB uses the key on the
+# caller's behalf (Decrypt, Encrypt, GenerateDataKey, DescribeKey).
+KMS_ACTIONS = {
+    "sqs": {"kms:GenerateDataKey", "kms:Decrypt"},
+    "dynamodb": {"kms:Decrypt", "kms:Encrypt", "kms:GenerateDataKey", "kms:DescribeKey"},
+}
+
+
+def kms_uses(cfn: Template, function: dict[str, Any]) -> dict[str, set[str]]:
+    """Service (through ``kms:ViaService``) -> the KMS actions the role may call with the key, and only the key."""
+    uses: dict[str, set[str]] = defaultdict(set)
+    for statement in statements(cfn, role_of(function)):
+        actions = as_list(statement["Action"])
+        if not any(action.startswith("kms:") for action in actions):
+            continue
+        assert all(action.startswith("kms:") for action in actions), statement
+        assert getatt_targets(statement["Resource"]) == {KEY}, statement
+        via = sub_text(statement["Condition"]["StringEquals"]["kms:ViaService"])
+        (service,) = [name for name, text in SERVICE_OF_KEY_USE.items() if text == via]
+        uses[service] |= set(actions)
+    return dict(uses)
+
+
+def test_roles_may_use_the_key_exactly_as_their_queues_and_tables_need(cfn: Template) -> None:
+    polled = {
+        mapping["Properties"]["FunctionName"]["Ref"]
+        for mapping in of_type(cfn, "AWS::Lambda::EventSourceMapping").values()
+    }
+    for name, function in functions(cfn).items():
+        needed: set[str] = set()
+        for statement in statements(cfn, role_of(function)):
+            needed |= {action.split(":")[0] for action in as_list(statement["Action"])} & set(KMS_ACTIONS)
+        if name in polled:
+            needed.add("sqs")
+        assert kms_uses(cfn, function) == {service: KMS_ACTIONS[service] for service in needed}, name
+    assert kms_uses(cfn, functions(cfn)["EncryptFunction"]) == {}
+    assert set(kms_uses(cfn, functions(cfn)["SignFunction"])) == {"sqs", "dynamodb"}
+    assert set(kms_uses(cfn, functions(cfn)["ForwardFunction"])) == {"sqs", "dynamodb"}
+
+
+# --- encryption at rest ---
+
+
+def test_the_key_rotates_outlives_the_stack_and_is_governed_by_iam_in_the_account(cfn: Template) -> None:
+    (key_id,) = of_type(cfn, "AWS::KMS::Key")
+    assert key_id == KEY
+    key = cfn["Resources"][KEY]
+    # OutcomesTable is retained: its key must be too, or what it (and its backups) hold becomes unreadable.
+    assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Retain", "Retain")
+    assert cfn["Resources"]["OutcomesTable"]["DeletionPolicy"] == "Retain"
+    properties = key["Properties"]
+    assert properties["EnableKeyRotation"] is True
+    (statement,) = properties["KeyPolicy"]["Statement"]
+    assert statement["Effect"] == "Allow"
+    assert statement["Principal"] == {"AWS": {"Fn::Sub": "arn:${AWS::Partition}:iam::${AWS::AccountId}:root"}}
+    assert "Condition" not in statement
+    assert cfn["Outputs"]["AtRestKeyArn"]["Value"] == {"Fn::GetAtt": [KEY, "Arn"]}
+
+
+def test_every_queue_and_table_is_encrypted_with_the_key(cfn: Template) -> None:
+    queues = of_type(cfn, "AWS::SQS::Queue")
+    tables = of_type(cfn, "AWS::DynamoDB::Table")
+    assert len(queues) == 4
+    assert len(tables) == 2
+    for name, queue in queues.items():
+        assert queue["Properties"]["KmsMasterKeyId"] == {"Fn::GetAtt": [KEY, "Arn"]}, name
+        assert "SqsManagedSseEnabled" not in queue["Properties"], name
+    for name, table in tables.items():
+        assert table["Properties"]["SSESpecification"] == {
+            "SSEEnabled": True,
+            "SSEType": "KMS",
+            "KMSMasterKeyId": {"Fn::GetAtt": [KEY, "Arn"]},
+        }, name
+
+
 # --- queues and tables ---
 
 
@@ -305,8 +432,6 @@ def test_queues_dead_letter_after_five_receives(cfn: Template, queue: str, dead_
     redrive = cfn["Resources"][queue]["Properties"]["RedrivePolicy"]
     assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": [dead_letter, "Arn"]}, "maxReceiveCount": 5}
     assert cfn["Resources"][dead_letter]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
-    for name in (queue, dead_letter):
-        assert cfn["Resources"][name]["Properties"]["SqsManagedSseEnabled"] is True, name
 
 
 def test_forward_knows_the_outbound_max_receive_count(cfn: Template) -> None:
@@ -325,7 +450,7 @@ def test_tables(cfn: Template, table: str, ttl: str) -> None:
     assert properties["AttributeDefinitions"] == [{"AttributeName": "id", "AttributeType": "S"}]
     assert properties["TimeToLiveSpecification"] == {"AttributeName": ttl, "Enabled": True}
     assert properties["BillingMode"] == "PAY_PER_REQUEST"
-    assert properties["SSESpecification"] == {"SSEEnabled": True}
+    assert properties["SSESpecification"]["SSEEnabled"] is True
     assert properties["PointInTimeRecoverySpecification"] == {"PointInTimeRecoveryEnabled": True}
 
 
@@ -466,19 +591,15 @@ def test_every_route_and_partner_has_an_event(cfn: Template, events: dict[str, d
         partner = parameters.get("partner") or (parameters.get("target") if route[0] == "POST" else None)
         covered[route].add(partner)
     routes = api_routes(cfn)
+    with_webhook = {name for name, profile in shipped_profiles().items() if profile.webhook is not None}
     for route, operation in routes.items():
-        served = partners(functions(cfn)[route_function(operation)])
-        if (
-            route[0] == "POST"
-            and route[1].endswith(("/{partner}", "/{target}"))
-            and "webhooks" not in route[1]
-        ):
+        served = partners(route_function(operation))
+        if route == ("POST", "/v1/webhooks/{partner}"):
+            assert covered[route] == with_webhook, route
+        elif route[0] == "POST":
             assert covered[route] == served, route
-        elif route[0] == "GET":
-            assert covered[route], f"no event in events/ for {route}"
         else:
             assert covered[route], f"no event in events/ for {route}"
-            assert covered[route] <= served, route
     assert set(covered) <= set(routes), f"events for routes the template lacks: {set(covered) - set(routes)}"
 
 
@@ -514,8 +635,9 @@ def test_api_events_are_consistent_rest_proxy_events(
 
 def test_sqs_batch_event_carries_forward_messages(cfn: Template, events: dict[str, dict[str, Any]]) -> None:
     records = events["sqs-forward-batch.json"]["Records"]
-    served = partners(functions(cfn)["ForwardFunction"])
-    assert 1 < len(records) <= 10
+    served = partners("ForwardFunction")
+    assert len(records) == min(len(served), 10)
+    assert len(records) > 1
     assert len({record["messageId"] for record in records}) == len(records)
     for record in records:
         assert record["eventSource"] == "aws:sqs"
@@ -524,7 +646,7 @@ def test_sqs_batch_event_carries_forward_messages(cfn: Template, events: dict[st
         assert set(body) == EVENT_BODY_KEYS
         assert body["partner"] in served
         assert body["operation"] in profile(body["partner"])["operations"]
-    assert {json.loads(record["body"])["partner"] for record in records} == served
+    assert {json.loads(record["body"])["partner"] for record in records} <= served
 
 
 def test_forward_events_name_operations_their_partner_has(events: dict[str, dict[str, Any]]) -> None:
