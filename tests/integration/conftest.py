@@ -358,6 +358,12 @@ class SecretsOutage:
 
     url: str
     servers: list[Any] = field(default_factory=list)
+    monkeypatch: pytest.MonkeyPatch | None = None
+
+    def begin(self) -> None:
+        """Start the outage now (for a function cold-started after this)."""
+        assert self.monkeypatch is not None
+        self.monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", self.url)
 
     def end(self) -> None:
         from moto.server import ThreadedMotoServer
@@ -378,8 +384,8 @@ class SecretsOutage:
 @pytest.fixture
 def secrets_outage(stack: StackResources, monkeypatch: pytest.MonkeyPatch) -> Iterator[SecretsOutage]:
     """Points Secrets Manager (only) at a closed port; boto3's standard per-service endpoint variable."""
-    outage = SecretsOutage(f"http://127.0.0.1:{closed_port()}")
-    monkeypatch.setenv("AWS_ENDPOINT_URL_SECRETS_MANAGER", outage.url)
+    outage = SecretsOutage(f"http://127.0.0.1:{closed_port()}", monkeypatch=monkeypatch)
+    outage.begin()
     yield outage
     for server in outage.servers:
         server.stop()

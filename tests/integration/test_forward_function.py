@@ -19,8 +19,8 @@ from urllib.parse import parse_qsl
 import pytest
 
 from sealgate import metric_names
-from sealgate.gateway import forward_id
-from sealgate.profiles import load_profiles
+from sealgate.outbound import forward_id
+from sealgate.partners import load_profiles
 from sealgate_local.aws_stack import StackResources
 from sealgate_local.https_server import HttpsServer, Request, Response
 from tests.integration import oracles
@@ -119,6 +119,30 @@ def outcome(function: Function, outcome_id: str) -> dict[str, Any]:
     return body
 
 
+def strings_in(value: Any) -> list[str]:
+    """Every string (and number, as text) in a JSON value, keys included."""
+    if isinstance(value, dict):
+        return [s for k, v in value.items() for s in (k, *strings_in(v))]
+    if isinstance(value, list):
+        return [s for v in value for s in strings_in(v)]
+    return [] if value is None or isinstance(value, bool) else [str(value)]
+
+
+def sensitive_values(payload: Any, fields: list[str]) -> set[str]:
+    """The values the partner's scheme protects (the message's ``fields``: ``<body>`` for the whole body,
+    ``cpf``, ``card.number``...), those long enough to be recognised."""
+    found: set[str] = set()
+    for name in fields:
+        if name == "<body>":
+            found.update(strings_in(payload))
+            continue
+        value = payload
+        for part in name.split("."):
+            value = value.get(part) if isinstance(value, dict) else None
+        found.update(strings_in(value))
+    return {value for value in found if len(value) >= 3}
+
+
 def partner_of_record(record: dict[str, Any]) -> str:
     return str(json.loads(record["body"])["partner"])
 
@@ -149,8 +173,27 @@ def test_enqueue_queues_each_request_once_and_reports_it_queued(
     for message in messages:
         body = json.loads(message["Body"])
         sent = enqueue_body(body["partner"])
-        assert body == {"id": ids[body["partner"]], "partner": body["partner"], **sent}
+        # The queue holds the protected form only: nothing of the payload in the clear.
+        assert set(body) == {
+            "v",
+            "id",
+            "partner",
+            "operation",
+            "idempotency_key",
+            "protected",
+            "key_version",
+            "fields",
+        }
+        assert (body["id"], body["operation"], body["idempotency_key"]) == (
+            ids[body["partner"]],
+            sent["operation"],
+            sent["idempotency_key"],
+        )
         assert body["id"] == forward_id(body["partner"], sent["idempotency_key"])
+        assert body["fields"]
+        protected_values = sensitive_values(sent["payload"], body["fields"])
+        assert protected_values
+        assert [v for v in protected_values if v in message["Body"]] == []
     for partner in PARTNERS:
         item = outcome(forward_fn, ids[partner])
         assert (item["status"], item["partner"], item["attempts"]) == ("queued", partner, 0)
@@ -184,6 +227,29 @@ ENQUEUE_REFUSALS: dict[str, tuple[str, Any, int, str]] = {
         "bad_input",
     ),
     "body is not JSON": ("paykun", "operation=payment", 400, "bad_json"),
+    # Protection happens before queueing: what the scheme refuses never gets a 202.
+    "card number not a string": (
+        "dlocal",
+        {
+            "operation": "payments",
+            "payload": {"amount": 1, "card": {"number": 4111111111111111, "cvv": "123"}},
+        },
+        400,
+        "bad_input",
+    ),
+    "card without a number": (
+        "dlocal",
+        {"operation": "payments", "payload": {"amount": 1, "card": {"cvv": "123", "holder_name": "T"}}},
+        400,
+        "bad_input",
+    ),
+    "no card at all": ("dlocal", {"operation": "payments", "payload": {"amount": 1}}, 400, "bad_input"),
+    "infosimples parameters not an object": (
+        "infosimples",
+        {"operation": "receita-federal/cpf", "payload": ["52998224725"]},
+        400,
+        "bad_input",
+    ),
     "oversize body": (
         "paykun",
         {"operation": "payment", "payload": "x" * (300 * 1024)},
@@ -201,6 +267,7 @@ def test_enqueue_refusals(case: str, forward_fn: Function, stack: StackResources
 
     assert (reply.status, reply.code) == (status, code)
     assert receive(stack) == []
+    assert receive(stack, "OutboundDeadLetterQueue") == []
     (record,) = output.audits("forward.enqueue")
     assert (record["outcome"], record["reason"]) == ("refused", code)
     assert_nothing_secret(stack, output, reply.text)
@@ -328,10 +395,28 @@ def test_delivered_outcome_records_the_partner_status_and_the_md5_of_its_answer(
     assert "response_body" not in item
 
 
-def test_the_batch_event_file_is_delivered(forward_fn: Function, partner_api: PartnerApi) -> None:
+def test_the_batch_event_file_is_protected_requeued_then_delivered(
+    forward_fn: Function, stack: StackResources, partner_api: PartnerApi
+) -> None:
     sample = json.loads((EVENTS / "sqs-forward-batch.json").read_text(encoding="utf-8"))
 
+    # The sample is what a producer writing to the queue directly sends: plain payloads. They are protected
+    # and queued again in protected form, and only that form is ever delivered.
     assert forward_fn.invoke(sample) == {"batchItemFailures": []}
+    assert partner_api.server.requests == []
+    requeued = receive(stack)
+    assert sorted(json.loads(m["Body"])["partner"] for m in requeued) == sorted(
+        partner_of_record(record) for record in sample["Records"]
+    )
+    plain = {partner_of_record(record): json.loads(record["body"])["payload"] for record in sample["Records"]}
+    for message in requeued:
+        body = json.loads(message["Body"])
+        assert "payload" not in body
+        protected_values = sensitive_values(plain[body["partner"]], body["fields"])
+        assert protected_values
+        assert [v for v in protected_values if v in message["Body"]] == []
+
+    assert forward_fn.invoke(sqs_event(stack, requeued)) == {"batchItemFailures": []}
     assert sorted(PartnerApi.partner_of(r.path) for r in partner_api.server.requests) == sorted(
         partner_of_record(record) for record in sample["Records"]
     )
@@ -345,6 +430,9 @@ def test_a_duplicate_message_in_one_batch_reaches_the_partner_once(
     for _ in range(2):  # e.g. a client that bypassed the API's de-duplication
         stack.clients.sqs.send_message(QueueUrl=stack.queue_url("OutboundQueue"), MessageBody=body)
 
+    assert forward_fn.invoke(sqs_event(stack, receive(stack))) == {
+        "batchItemFailures": []
+    }  # protected, requeued
     answer = forward_fn.invoke(sqs_event(stack, receive(stack)))
 
     assert answer == {"batchItemFailures": []}
@@ -418,16 +506,28 @@ def test_mixed_batch_retries_throttles_and_dead_letters(
 
 
 def test_keys_unavailable_at_cold_start_fails_every_item_then_recovers(
+    monkeypatch: pytest.MonkeyPatch,
     secrets_outage: SecretsOutage,
     cold_start: Callable[..., Function],
     stack: StackResources,
     partner_api: PartnerApi,
     output: Output,
 ) -> None:
-    function = cold_start("forward", **partner_api.environment())
-    enqueue_all(function)  # enqueueing needs no partner key
+    monkeypatch.delenv("AWS_ENDPOINT_URL_SECRETS_MANAGER")  # the outage starts after the first cold start
+    healthy = cold_start("forward", **partner_api.environment())
+    enqueue_all(healthy)  # queued (protected) before the outage
     batch = sqs_event(stack, receive(stack))
+    secrets_outage.begin()
+    function = cold_start("forward", **partner_api.environment())
 
+    refused = function.call(
+        event("forward-enqueue-netcore", body={**enqueue_body("netcore"), "idempotency_key": "k-2"})
+    )
+    assert (refused.status, refused.code) == (
+        503,
+        "keys_unavailable",
+    )  # protection needs the key: nothing queued
+    assert receive(stack) == []
     down = function.invoke(batch)
 
     assert {item["itemIdentifier"] for item in down["batchItemFailures"]} == {
@@ -477,3 +577,119 @@ def test_after_rotation_outbound_requests_use_the_new_keys(
     php_oracle.paykun_decrypt(token, stack.secrets["paykun"].value["encryption_key"])
     with pytest.raises(AssertionError, match="MAC is invalid"):
         php_oracle.paykun_decrypt(token, old["paykun"].value["encryption_key"])
+
+
+# --- what producers put on the queue directly -------------------------------------------------------------------
+
+
+def test_a_plain_message_that_cannot_be_protected_is_dead_lettered_as_metadata_only(
+    forward_fn: Function, stack: StackResources, partner_api: PartnerApi, output: Output
+) -> None:
+    assert stack.clients is not None
+    bad_card = {"holder_name": "Thiago Gabriel", "number": 4111111111111111, "cvv": "123"}
+    stack.clients.sqs.send_message(
+        QueueUrl=stack.queue_url("OutboundQueue"),
+        MessageBody=json.dumps(
+            {
+                "partner": "dlocal",
+                "operation": "payments",
+                "payload": {"card": bad_card},
+                "idempotency_key": "p-1",
+            }
+        ),
+    )
+
+    assert forward_fn.invoke(sqs_event(stack, receive(stack))) == {"batchItemFailures": []}
+
+    (dead,) = receive(stack, "OutboundDeadLetterQueue")
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "bad_input"
+    assert json.loads(dead["Body"]) == {
+        "partner": "dlocal",
+        "operation": "payments",
+        "idempotency_key": "p-1",
+        "payload": "dropped: the message was not in protected form",
+    }
+    assert "4111111111111111" not in dead["Body"]
+    assert "123" not in dead["Body"]
+    assert partner_api.server.requests == []
+    assert receive(stack) == []
+    assert "4111111111111111" not in output.text
+
+
+# --- a key rotated while a message waits ------------------------------------------------------------------------
+
+
+def queued_then_rotated(
+    partner: str,
+    stack: StackResources,
+    cold_start: Callable[..., Function],
+    partner_api: PartnerApi,
+    **keep: Any,
+) -> Function:
+    """Enqueue ``partner``'s event, rotate its secret, and cold-start a function that sees the new keys."""
+    before = cold_start("forward", **partner_api.environment())
+    assert before.call(event(f"forward-enqueue-{partner}")).status == 202
+    stack.rotate(partner, **keep)
+    return cold_start("forward", **partner_api.environment())
+
+
+@pytest.mark.interop
+def test_a_message_protected_before_a_symmetric_key_rotation_is_reprotected_with_the_new_key(
+    stack: StackResources,
+    cold_start: Callable[..., Function],
+    partner_api: PartnerApi,
+    php_oracle: oracles.Php,
+    output: Output,
+) -> None:
+    after = queued_then_rotated("paykun", stack, cold_start, partner_api)
+
+    assert after.invoke(sqs_event(stack, receive(stack))) == {"batchItemFailures": []}
+
+    (paykun,) = partner_api.received("paykun")
+    token = json.loads(paykun.body)["encrypted_request"]
+    assert (
+        json.loads(php_oracle.paykun_decrypt(token, stack.secrets["paykun"].value["encryption_key"]))
+        == (enqueue_body("paykun")["payload"])
+    )
+    with pytest.raises(AssertionError, match="MAC is invalid"):
+        php_oracle.paykun_decrypt(token, stack.previous_secrets["paykun"].value["encryption_key"])
+    assert_nothing_secret(stack, output)
+
+
+@pytest.mark.interop
+def test_a_message_is_sent_as_it_is_when_only_the_signing_secret_rotated(
+    stack: StackResources, cold_start: Callable[..., Function], partner_api: PartnerApi, joserfc: Any
+) -> None:
+    keep = {"x_login", "jwe_public_key"}  # dLocal rotated its signing secret and trans key, not its JWE key
+    after = queued_then_rotated("dlocal", stack, cold_start, partner_api, keep=keep)
+
+    assert after.invoke(sqs_event(stack, receive(stack))) == {"batchItemFailures": []}
+
+    (dlocal,) = partner_api.received("dlocal")
+    secret = stack.secrets["dlocal"].value
+    date = dlocal.header("X-Date")
+    assert date is not None
+    assert dlocal.header("Authorization") == oracles.dlocal_authorization(
+        secret["secret_key"], secret["x_login"], date, dlocal.body
+    )
+    assert dlocal.header("X-Trans-Key") == secret["x_trans_key"]
+    sealed = json.loads(dlocal.body)["card"]["encrypted_data"]
+    private = stack.previous_secrets["dlocal"].partner_side["jwe_private_key"]
+    assert json.loads(oracles.jwe_decrypt(joserfc, sealed, private))["number"] == "4111111111111111"
+
+
+def test_a_message_sealed_to_a_replaced_public_key_is_dead_lettered_as_key_rotated(
+    stack: StackResources, cold_start: Callable[..., Function], partner_api: PartnerApi, output: Output
+) -> None:
+    after = queued_then_rotated("dlocal", stack, cold_start, partner_api)  # a new JWE key pair
+    messages = receive(stack)
+
+    assert after.invoke(sqs_event(stack, messages)) == {"batchItemFailures": []}
+
+    assert partner_api.server.requests == []
+    (dead,) = receive(stack, "OutboundDeadLetterQueue")
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == "key_rotated"
+    assert dead["Body"] == messages[0]["Body"]  # the protected form, as queued: card data only as JWE
+    assert "4111111111111111" not in dead["Body"]
+    item = outcome(after, json.loads(dead["Body"])["id"])
+    assert (item["status"], item["last_reason"]) == ("rejected", "key_rotated")
