@@ -639,7 +639,7 @@ class Sandboxes:
 
 def _routes(partner: str) -> dict[str, str]:
     """``/<operation path>`` -> method, read from the partner's profile JSON (no code of the layer runs)."""
-    text = resources.files("sealgate").joinpath("profiles", f"{partner}.json").read_text(encoding="utf-8")
+    text = resources.files("sealgate.partners").joinpath("profiles", f"{partner}.json").read_text(encoding="utf-8")
     operations: dict[str, dict[str, str]] = json.loads(text)["operations"]
     return {"/" + op["path"]: op.get("method", "POST").upper() for op in operations.values()}
 

@@ -1,7 +1,8 @@
-"""Sealgate's crypto layer: partner wire formats, keys, audit and forwarding for the Lambda functions.
+"""Sealgate's crypto layer: the partners' schemes (one registry), partner profiles, keys, audit and the
+actions of the Lambda functions.
 
-Importing the package is cheap on purpose: each wire format lives in its own module and is imported only by
-the code that needs it.
+Importing the package is cheap on purpose: each scheme lives in its own module and is imported only when the
+registry (:mod:`sealgate.schemes`) is asked for it.
 """
 
 from __future__ import annotations

@@ -16,8 +16,6 @@ from typing import Any
 from sealgate.aws_clients import client
 from sealgate.errors import NotFound, Unavailable
 
-TERMINAL = frozenset({"delivered", "rejected", "dead_lettered"})
-
 
 def _now_iso() -> str:
     return datetime.now(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
@@ -108,19 +106,3 @@ class OutcomeStore:
         if "Item" not in answer:
             raise NotFound("no forward request with this id")
         return _from_item(answer["Item"])
-
-    def claim(self, key: str, ttl_seconds: int) -> bool:
-        """Record ``key`` once (webhook de-duplication); False when it was already recorded and unexpired."""
-        from botocore.exceptions import ClientError
-
-        now = int(time.time())
-        try:
-            self._call(
-                "put_item",
-                Item={"id": {"S": key}, "expiration": {"N": str(now + ttl_seconds)}},
-                ConditionExpression="attribute_not_exists(id) OR expiration < :now",
-                ExpressionAttributeValues={":now": {"N": str(now)}},
-            )
-        except ClientError:
-            return False
-        return True
