@@ -1,4 +1,5 @@
-"""Behaviour of ``sealgate.partner_http`` without a network: Retry-After, retryable statuses, URL and argument checks.
+"""Behaviour of ``sealgate.partner_http`` without a network: Retry-After, retryable statuses, URL, method and
+argument checks.
 
 The exchanges with real HTTPS servers are in ``tests/integration/test_partner_http.py``.
 """
@@ -11,6 +12,7 @@ from email.utils import format_datetime
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from urllib3.util.url import _encode_target
 
 from sealgate import partner_http
 from sealgate.errors import BadInput, InsecureUrl
@@ -181,3 +183,49 @@ def test_timeout_must_be_positive_and_finite(timeout: float) -> None:
 def test_max_response_bytes_must_not_be_negative() -> None:
     with pytest.raises(BadInput):
         _send("https://127.0.0.1:9/", max_response_bytes=-1)
+
+
+@pytest.mark.parametrize("method", ["", "GET /", "G\r\nET", "GET\x00", "G\u00c9T", "(GET)", 'GE"T'])
+def test_a_malformed_method_is_bad_input_before_any_connection(method: str) -> None:
+    # Nothing listens on port 9: reaching the network would be PartnerUnreachable, not BadInput.
+    with pytest.raises(BadInput):
+        partner_http.send(method, "https://127.0.0.1:9/", headers={}, body=None, timeout=1.0)
+
+
+@pytest.mark.parametrize(
+    "url",
+    [
+        "https://127.0.0.1:9/a b",
+        "https://127.0.0.1:9/a%2fb",  # urllib3 would send %2F
+        "https://127.0.0.1:9/100%",  # ... and %25, re-encoding every other escape too
+        "https://127.0.0.1:9/caf\u00e9",
+        "https://127.0.0.1:9/a|b",
+        "https://127.0.0.1:9/?filter[name]=x",
+        'https://127.0.0.1:9/?q="x"',
+    ],
+)
+def test_a_target_urllib3_would_rewrite_is_bad_input(url: str) -> None:
+    with pytest.raises(BadInput):
+        _send(url)
+
+
+_TARGET_PIECES = st.one_of(
+    st.sampled_from(list("ABCXYZabcxyz0123456789-._~!$&'()*+,;=:@/?")),
+    st.tuples(st.sampled_from("0123456789ABCDEF"), st.sampled_from("0123456789ABCDEF")).map(
+        lambda pair: "%" + "".join(pair)
+    ),
+)
+
+
+@given(st.lists(_TARGET_PIECES, max_size=40).map(lambda pieces: "/" + "".join(pieces)))
+def test_an_accepted_target_is_one_urllib3_sends_unchanged(target: str) -> None:
+    # What a partner signed over is what goes on the wire: the check in _split_url matches urllib3's encoder.
+    scheme, host, port, split = partner_http._split_url("https://partner.example" + target, allow_http=False)
+    path, _, query = target.partition("?")
+    assert (scheme, host, port, split) == (
+        "https",
+        "partner.example",
+        443,
+        f"{path}?{query}" if query else path,
+    )
+    assert _encode_target(split) == split

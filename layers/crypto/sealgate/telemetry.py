@@ -7,6 +7,8 @@ action's detail is in the audit log (:mod:`sealgate.audit`).
 
 from __future__ import annotations
 
+import logging
+
 from aws_lambda_powertools import Logger, Metrics
 from aws_lambda_powertools.metrics import MetricUnit, single_metric
 
@@ -15,6 +17,8 @@ from sealgate import metric_names
 # Powertools reads POWERTOOLS_SERVICE_NAME / POWERTOOLS_METRICS_NAMESPACE itself; the runtime sets the namespace,
 # service and stage dimension from sealgate.settings at cold start.
 logger = Logger(log_uncaught_exceptions=False)
+# urllib3 logs a partner's full URL (query included) on malformed answers: nothing of a request reaches a log.
+logging.getLogger("urllib3").setLevel(logging.ERROR)
 metrics = Metrics(namespace=metric_names.NAMESPACE, service=metric_names.SERVICE)
 metrics.set_default_dimensions(stage="dev")
 
