@@ -8,10 +8,15 @@ What must hold, whatever the input (the project's standard):
 - nothing the functions print (logs, audit records, EMF metrics) holds a traceback, a throwaway key of the stack
   or a marker of the payloads (a fake card number, CVV, CPF); neither does an answer, except what a route returns
   of the caller's own data by design: the decrypt route's plaintext, the encrypt route's fields that are not
-  protected (checked equal to what was sent), the idempotency key an enqueue or a signature echoes, and the
-  credential headers of the sign route (only the signing fields of that partner's current secret);
-- an SQS batch never raises; with every dependency up, each record is delivered, or dead-lettered with a stable
-  ``reason``, or is the duplicate of an earlier one (Powertools idempotency), and none is left failed.
+  protected (checked equal to what was sent), the idempotency key an enqueue or a signature echoes, and what
+  the sign route derives from the partner's current secret (X-Login, x-asset); a stored credential (X-Trans-Key,
+  a bearer API key, PayKun's headers) is only named in ``attached_by_gateway``, never returned;
+- an enqueue queues the protected form only: the fields the scheme protects hold no marker;
+- a webhook's every refused authentication is a 401 counted in ``SignatureCheckFailed``;
+- an SQS batch never raises; with every dependency up, each record is delivered, or (a producer's plain message)
+  protected and queued again, or dead-lettered with a stable ``reason``, or is the duplicate of an earlier one
+  (Powertools idempotency), and none is left failed. A dead letter is the protected record as it was, or
+  metadata only: never a plaintext payload.
 
 Examples share one cold start per test (moto state included), as the invocations of a warm Lambda do.
 """
@@ -29,14 +34,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from hypothesis import HealthCheck, given, settings
+from hypothesis import HealthCheck, assume, given, settings
 from hypothesis import event as note
 from hypothesis import strategies as st
 from hypothesis.control import currently_in_test_context
 
-from sealgate import errors, http_api
-from sealgate.gateway import forward_id
-from sealgate.profiles import Profile, load_profiles
+from sealgate import errors, http_api, metric_names
+from sealgate.outbound import forward_id
+from sealgate.partners import Profile, load_profiles, served_by
 from sealgate_local.aws_stack import StackResources
 from sealgate_local.https_server import HttpsServer
 from tests.integration import oracles
@@ -56,6 +61,7 @@ from tests.integration.conftest import (
 pytestmark = pytest.mark.filterwarnings("ignore:No application metrics to publish:UserWarning")
 
 PROFILES: dict[str, Profile] = load_profiles()
+SIGNED = served_by("sign", PROFILES)  # partners that sign requests or send webhooks
 
 # Distinctive values put into the payloads: none may reach a log, a refusal or a protected field's place.
 CARD = "4000056655665556"
@@ -159,29 +165,37 @@ FIELD_NAMES = [
     "",
 ]
 
-scalars = st.one_of(
-    st.none().map(json.dumps),
-    st.booleans().map(json.dumps),
-    st.integers().map(str),
-    st.floats(allow_nan=False, allow_infinity=False).map(json.dumps),
-    st.tuples(ANY_TEXT, st.booleans()).map(lambda t: json.dumps(t[0], ensure_ascii=t[1])),
-    st.sampled_from(sorted(MARKERS.values())).map(json.dumps),
-    st.sampled_from(ODD_TEXT + ODD_NUMBERS),
-    TOO_MANY_DIGITS,
-)
 keys = st.one_of(
     st.sampled_from(FIELD_NAMES).map(json.dumps), ANY_TEXT.map(json.dumps), st.sampled_from(ODD_TEXT)
 )
-raw_json = st.recursive(
-    scalars,
-    lambda inner: st.one_of(
-        st.lists(inner, max_size=4).map(lambda items: "[" + ",".join(items) + "]"),
-        st.lists(st.tuples(keys, inner), max_size=4).map(
-            lambda pairs: "{" + ",".join(f"{k}:{v}" for k, v in pairs) + "}"
+
+
+def json_texts(*, markers: bool = True) -> st.SearchStrategy[str]:
+    """Any JSON-ish text (valid or not); with ``markers``, some of its strings are markers."""
+    scalars = st.one_of(
+        st.none().map(json.dumps),
+        st.booleans().map(json.dumps),
+        st.integers().map(str),
+        st.floats(allow_nan=False, allow_infinity=False).map(json.dumps),
+        st.tuples(ANY_TEXT, st.booleans()).map(lambda t: json.dumps(t[0], ensure_ascii=t[1])),
+        st.sampled_from(sorted(MARKERS.values()) if markers else ["0"]).map(json.dumps),
+        st.sampled_from(ODD_TEXT + ODD_NUMBERS),
+        TOO_MANY_DIGITS,
+    )
+    return st.recursive(
+        scalars,
+        lambda inner: st.one_of(
+            st.lists(inner, max_size=4).map(lambda items: "[" + ",".join(items) + "]"),
+            st.lists(st.tuples(keys, inner), max_size=4).map(
+                lambda pairs: "{" + ",".join(f"{k}:{v}" for k, v in pairs) + "}"
+            ),
         ),
-    ),
-    max_leaves=12,
-)
+        max_leaves=12,
+    )
+
+
+raw_json = json_texts()
+raw_json_without_markers = json_texts(markers=False)
 
 
 @st.composite
@@ -209,20 +223,24 @@ def _at(value: Any, path: tuple[Any, ...]) -> Any:
     return value
 
 
+CHANGES = ["retype", "retype", "marker", "drop", "add", "wrap"]
+
+
 @st.composite
-def mutated(draw: st.DrawFn, document: Any) -> Any:
+def mutated(draw: st.DrawFn, document: Any, *, markers: bool = True) -> Any:
     """``document`` with 0-3 changes: a value of another type (any JSON-ish text), a marker, a key removed or
-    added, a value wrapped in a list."""
+    added, a value wrapped in a list. Without ``markers``, no marker is put in."""
+    texts = raw_json if markers else raw_json_without_markers
     value = copy.deepcopy(document)
     for _ in range(draw(st.integers(0, 3))):
         path = draw(st.sampled_from(list(_paths(value))))
-        change = draw(st.sampled_from(["retype", "retype", "marker", "drop", "add", "wrap"]))
+        change = draw(st.sampled_from(CHANGES if markers else [c for c in CHANGES if c != "marker"]))
         if change == "add":
             target = _at(value, path)
             if isinstance(target, dict):
-                target[draw(st.sampled_from(FIELD_NAMES))] = Raw(draw(raw_json))
+                target[draw(st.sampled_from(FIELD_NAMES))] = Raw(draw(texts))
             elif isinstance(target, list):
-                target.append(Raw(draw(raw_json)))
+                target.append(Raw(draw(texts)))
             continue
         if change == "drop" and path:
             parent = _at(value, path[:-1])
@@ -230,7 +248,7 @@ def mutated(draw: st.DrawFn, document: Any) -> Any:
             continue
         old = _at(value, path)
         new: Any = {
-            "retype": Raw(draw(raw_json)),
+            "retype": Raw(draw(texts)),
             "marker": draw(st.sampled_from(sorted(MARKERS.values()))),
             "wrap": [old],
             "drop": None,
@@ -328,20 +346,39 @@ def route_of(sent: Mapping[str, Any]) -> tuple[str, str] | None:
     return None
 
 
-def signing_fields(profile: Profile) -> set[str]:
-    """The secret fields the sign route returns as they are (credentials for the caller to send)."""
-    spec = profile.signing or {}
-    scheme = spec.get("scheme")
-    if scheme == "dlocal-v2":
-        return {spec["login"], spec["trans_key"]}
-    if scheme == "netcore-bearer":
-        return {spec["token"], spec["asset"]}
-    if scheme == "static-headers":
-        return set(spec["headers"].values())
-    return set()
+def derived_fields(profile: Profile) -> set[str]:
+    """The secret fields whose values the sign route returns (derived headers such as X-Login or x-asset), found
+    by signing with a secret of distinct probe values: the scheme says, no name is branched on."""
+    probe = {name: f"probe-{index}-{uuid.uuid4().hex}" for index, name in enumerate(profile.secret_fields)}
+    derived = json.dumps(profile.request_headers(probe, b"{}", idempotency_key=None).derived)
+    return {name for name, value in probe.items() if value in derived}
+
+
+def credential_headers(profile: Profile) -> list[str]:
+    """The names of the stored-credential headers the gateway attaches itself (never returned by default)."""
+    probe = {name: f"probe-{uuid.uuid4().hex}" for name in profile.secret_fields}
+    return sorted(profile.request_headers(probe, b"{}", idempotency_key=None).credentials)
 
 
 # --- invoking and checking ----------------------------------------------------------------------------------------
+
+
+def emitted(printed: str, name: str, *, partner: str | None = None) -> float:
+    """Sum of metric ``name`` in the EMF lines of ``printed``: the service-wide series, or with ``partner`` the
+    partner-dimensioned one."""
+    total = 0.0
+    for line in printed.splitlines():
+        try:
+            record = json.loads(line)
+        except json.JSONDecodeError:
+            continue
+        if not isinstance(record, dict) or record.get("partner") != partner:
+            continue
+        for directive in record.get("_aws", {}).get("CloudWatchMetrics", []):
+            if any(metric["Name"] == name for metric in directive.get("Metrics", [])):
+                value = record[name]
+                total += sum(value) if isinstance(value, list) else float(value)
+    return total
 
 
 def _no_constant(name: str) -> Any:
@@ -355,32 +392,93 @@ def sent_json(sent: Mapping[str, Any]) -> Any:
     return json.loads(data)
 
 
-def encrypt_residue(partner: str, sent: Any, answer: Mapping[str, Any]) -> Any:
-    """What of an encrypt answer must hold no marker: the protected fields. The fields the scheme leaves alone
-    come back as sent (checked here) and may hold anything."""
-    profile = PROFILES[partner]
-    options = profile.protection
-    got = answer["payload"]
-    assert set(answer) <= {"partner", "scheme", "payload", "receipts"}
-    if profile.scheme == "infosimples-params":
-        protected = [name for name in options["fields"] if name in sent]
+def protected_residue(profile: Profile, sent: Any, got: Any) -> Any:
+    """What of a protected payload ``got`` (made of ``sent``) must hold no marker: the tokens. The parts the
+    layout leaves alone are checked equal to what was sent and may hold anything."""
+    protection = profile.protection
+    options: Any = protection.layout_options
+    layout = protection.layout.name
+    if layout == "enc-params":  # the listed fields -> enc_<field> tokens
+        protected = [name for name in options.fields if name in sent]
         tokens = {f"enc_{name}" for name in protected}
         assert {k: v for k, v in got.items() if k not in tokens} == {
             k: v for k, v in sent.items() if k not in protected
         }
-        assert set(answer.get("receipts", {})) == set(protected)
-        return [got[token] for token in sorted(tokens)], answer.get("receipts"), answer["scheme"]
-    if profile.scheme == "jwe-card":
-        card_field = str(options.get("card_field", "card"))
+        return [got[token] for token in sorted(tokens)]
+    if layout == "card":  # the card's number and cvv -> encrypted_data
+        card_field = options.card_field
         card = dict(got[card_field])
         encrypted = card.pop("encrypted_data")
         assert {k: v for k, v in got.items() if k != card_field} == {
             k: v for k, v in sent.items() if k != card_field
         }
         assert card == {k: v for k, v in sent[card_field].items() if k not in ("number", "cvv")}
-        return encrypted, answer["scheme"]
-    assert list(got) == [options["wrap_field"]]
-    return got, answer["scheme"]
+        return encrypted
+    assert layout == "wrap", layout  # the whole body -> one token
+    assert list(got) == [options.wrap_field]
+    return got
+
+
+def encrypt_residue(partner: str, sent: Any, answer: Mapping[str, Any]) -> Any:
+    """What of an encrypt answer must hold no marker: the protected fields (and Infosimples' receipts, MD5s of
+    the values)."""
+    profile = PROFILES[partner]
+    assert set(answer) <= {"partner", "scheme", "payload", "receipts"}
+    assert (answer["partner"], answer["scheme"]) == (partner, profile.protection.scheme)
+    residue = protected_residue(profile, sent, answer["payload"])
+    options: Any = profile.protection.layout_options
+    if profile.protection.layout.name == "enc-params":
+        assert set(answer.get("receipts", {})) == {name for name in options.fields if name in sent}
+    else:
+        assert "receipts" not in answer
+    return residue, answer.get("receipts")
+
+
+PROTECTED_FORM = frozenset(
+    {"v", "id", "partner", "operation", "idempotency_key", "protected", "key_version", "fields"}
+)
+
+
+def check_protected_message(
+    text: str,
+    partner: str,
+    plain: Mapping[str, Any],
+    stack: StackResources,
+    *,
+    outcome_id: str | None = None,
+) -> dict[str, Any]:
+    """A queued message made of a plain request for ``partner`` (``plain``: ``operation``, ``payload``,
+    ``idempotency_key``?): the protected form, whose protected fields hold no marker, and no key anywhere. Its
+    id is ``outcome_id`` (a producer's own), by default the one of its partner and idempotency key."""
+    message = json.loads(text)
+    assert set(message) == PROTECTED_FORM, sorted(message)
+    assert (message["v"], message["partner"]) == (1, partner)
+    assert message["operation"] == plain["operation"]
+    if "idempotency_key" in plain:
+        assert message["idempotency_key"] == plain["idempotency_key"]
+    assert message["id"] == (outcome_id or forward_id(partner, message["idempotency_key"]))
+    assert isinstance(message["key_version"], str)
+    assert isinstance(message["fields"], list)
+    assert all(isinstance(name, str) for name in message["fields"])
+    residue = protected_residue(PROFILES[partner], plain["payload"], message["protected"])
+    assert leaks(json.dumps(residue, ensure_ascii=False), MARKERS) == []
+    assert leaks(text, secret_values(stack)) == []
+    return message
+
+
+def drain(stack: StackResources, queue: str) -> list[dict[str, Any]]:
+    """Every message in ``queue``, received and deleted."""
+    assert stack.clients is not None
+    got = []
+    while True:
+        messages = receive(stack, queue)
+        if not messages:
+            return got
+        got.extend(messages)
+        for message in messages:
+            stack.clients.sqs.delete_message(
+                QueueUrl=stack.queue_url(queue), ReceiptHandle=message["ReceiptHandle"]
+            )
 
 
 class Harness:
@@ -442,13 +540,19 @@ class Harness:
                 if isinstance(key, str):
                     assert body["idempotency_key"] == key
                 shown = {k: v for k, v in body.items() if k != "idempotency_key"}
-            elif route == "sign":  # the credential headers (and the caller's idempotency key) are the answer
+            elif route == "sign":  # the derived headers (and the caller's idempotency key) are the answer
                 profile = PROFILES[variable]
+                assert set(body) == {"partner", "headers", "attached_by_gateway"}, reply.text
+                assert body["partner"] == variable
+                credentials = credential_headers(profile)
+                assert body["attached_by_gateway"] == credentials  # named, never returned
                 headers = dict(body["headers"])
+                assert not profile.release_stored_credentials  # none of the shipped profiles opts in
+                assert not {name.lower() for name in headers} & {name.lower() for name in credentials}
                 key = sent_json(sent).get("idempotency_key")
                 assert headers.pop(profile.idempotency_header, None) == key
                 shown = {**body, "headers": headers}
-                fields = {f"current:{variable}:{name}" for name in signing_fields(profile)}
+                fields = {f"current:{variable}:{name}" for name in derived_fields(profile)}
                 secrets = {k: v for k, v in secrets.items() if k not in fields}
         shown_text = shown if isinstance(shown, str) else json.dumps(shown, ensure_ascii=False)
         assert leaks(shown_text, MARKERS) == [], reply.text
@@ -472,7 +576,12 @@ class Harness:
             if audit is None:
                 continue
             assert audit["partner"] in partners
-            assert audit["reason"] == "ok" or audit["reason"] in REFUSALS, audit
+            requeued = (audit["action"], audit["outcome"], audit["reason"]) == (
+                "forward.deliver",
+                "queued",
+                "protected",
+            )  # a producer's plain message, protected and queued again
+            assert audit["reason"] == "ok" or audit["reason"] in REFUSALS or requeued, audit
             if code is not None and audit["action"] != "forward.deliver":
                 assert (audit["reason"], audit.get("status")) == (code, status)
 
@@ -568,7 +677,7 @@ def test_decrypt_route(data: st.DataObject, harness: Harness, tokens: Tokens) ->
 
 # --- sign function ------------------------------------------------------------------------------------------------
 
-SIGN_DOCUMENTS = {p: seeded(f"sign-{p}") for p in ("dlocal", "netcore")}
+SIGN_DOCUMENTS = {p: seeded(f"sign-{p}") for p in sorted(SIGNED)}
 idempotency_keys = st.one_of(
     st.uuids().map(str),
     st.text(st.characters(codec=None, exclude_categories=()), max_size=140),
@@ -582,7 +691,7 @@ def test_sign_route(data: st.DataObject, harness: Harness) -> None:
     harness.start("sign")
     document = dict(SIGN_DOCUMENTS[data.draw(st.sampled_from(sorted(SIGN_DOCUMENTS)), label="document")])
     document["idempotency_key"] = data.draw(idempotency_keys, label="idempotency key")
-    partner = data.draw(mostly(st.sampled_from(["dlocal", "netcore"]), partner_names), label="partner")
+    partner = data.draw(mostly(st.sampled_from(sorted(SIGNED)), partner_names), label="partner")
     body = data.draw(transported(json_bodies(document)), label="body")
 
     harness.call("sign", api_event("sign-dlocal", partner, body))
@@ -623,7 +732,7 @@ def notifications(draw: st.DrawFn, stack: StackResources) -> dict[str, Any]:
     )
     login = draw(st.sampled_from([secret["x_login"], "sak223k2wdksdl2", ""]))
     try:
-        right = oracles.dlocal_signature(secret["secret_key"], secret["x_login"], date, raw)
+        right = oracles.dlocal_v2(secret["secret_key"], secret["x_login"], date, raw)
     except UnicodeEncodeError:
         right = "0" * 64
     authorization = draw(
@@ -658,10 +767,29 @@ def test_webhook_route(data: st.DataObject, harness: Harness, stack: StackResour
     harness.start("sign")
     sent = data.draw(notifications(stack), label="notification")
 
-    reply = harness.call("sign", sent)
+    reply, printed = harness.invoke("sign", sent)
 
+    harness.check(sent, reply, printed)
     if reply.status == 200:
         assert reply.body["status"] == "accepted"
+    _, partner = route_of(sent) or ("", "")
+    # Every refused authentication is a 401, and counted for the alarm (with the partner's dimension).
+    failed = emitted(printed, metric_names.SIGNATURE_CHECK_FAILED, partner=partner)
+    if reply.status == 401:
+        assert reply.code in {"missing_signature", "signature_mismatch", "stale_notification"}
+        assert failed == 1
+    else:
+        assert failed == 0
+    try:
+        http_api.raw_body(sent["body"], sent["isBase64Encoded"], 256 * 1024)
+    except errors.SealgateError:
+        return  # refused before the signature is looked at
+    if partner == "dlocal":
+        headers = {name.lower(): value for name, value in sent["headers"].items()}
+        if not all(headers.get(name) for name in ("x-date", "x-login", "authorization")):
+            assert (reply.status, reply.code) == (401, "missing_signature")
+        elif headers["x-login"] != stack.secrets["dlocal"].value["x_login"]:  # signed for another merchant
+            assert (reply.status, reply.code) == (401, "signature_mismatch")
 
 
 # --- forward function: API side ------------------------------------------------------------------------------------
@@ -673,13 +801,18 @@ ENQUEUE_DOCUMENTS = {
 
 @fuzz(100)
 @given(data=st.data())
-def test_enqueue_route(data: st.DataObject, harness: Harness) -> None:
+def test_enqueue_route(data: st.DataObject, harness: Harness, stack: StackResources) -> None:
     harness.start("forward")
-    document = dict(
-        ENQUEUE_DOCUMENTS[data.draw(st.sampled_from(sorted(ENQUEUE_DOCUMENTS)), label="document")]
+    seed = data.draw(st.sampled_from(sorted(ENQUEUE_DOCUMENTS)), label="document")
+    document = dict(ENQUEUE_DOCUMENTS[seed])
+    # Mostly a request that can be queued (its partner, a fresh key), so that what is queued gets checked.
+    document["idempotency_key"] = data.draw(
+        mostly(st.uuids().map(str), idempotency_keys), label="idempotency key"
     )
-    document["idempotency_key"] = data.draw(idempotency_keys, label="idempotency key")
-    partner = data.draw(mostly(st.sampled_from(sorted(ENQUEUE_DOCUMENTS)), partner_names), label="partner")
+    partner = data.draw(
+        mostly(st.just(seed), st.one_of(st.sampled_from(sorted(ENQUEUE_DOCUMENTS)), partner_names)),
+        label="partner",
+    )
     body = data.draw(
         transported(
             st.one_of(
@@ -691,7 +824,19 @@ def test_enqueue_route(data: st.DataObject, harness: Harness) -> None:
         label="body",
     )
 
-    harness.call("forward", api_event("forward-enqueue-paykun", partner, body))
+    sent = api_event("forward-enqueue-paykun", partner, body)
+
+    reply = harness.call("forward", sent)
+
+    if reply.status < 300:  # the scheme took the payload: one it refuses is a 4xx at once, never queued
+        assert refusal_of_plain({**sent_json(sent), "partner": partner}, stack) is None
+    queued = drain(stack, "OutboundQueue")
+    if reply.status != 202:  # refused, or the duplicate of an earlier request: nothing more is queued
+        assert queued == []
+        return
+    (message,) = queued
+    check_protected_message(message["Body"], partner, sent_json(sent), stack)
+    assert json.loads(message["Body"])["id"] == reply.body["id"]
 
 
 @fuzz(60)
@@ -815,6 +960,14 @@ def partner_server() -> Iterator[HttpsServer]:
         yield server
 
 
+@pytest.fixture
+def forwarder(harness: Harness, partner_server: HttpsServer) -> Function:
+    """The forward function, every partner's base URL pointing at ``partner_server``."""
+    assert partner_server.ca_bundle is not None
+    urls = {f"SEALGATE_BASE_URL_{p.upper()}": partner_server.url for p in PROFILES}
+    return harness.start("forward", SEALGATE_CA_BUNDLE=partner_server.ca_bundle, **urls)
+
+
 def _sqs_text(text: str) -> str:
     """``text`` with the characters SQS refuses in a message body replaced (such a record cannot exist)."""
 
@@ -825,44 +978,91 @@ def _sqs_text(text: str) -> str:
     return "".join(c if allowed(c) else "?" for c in text)
 
 
-def _seeded_messages() -> list[dict[str, Any]]:
+def _plain_messages() -> list[dict[str, Any]]:
+    """A producer's plain messages (``events/sqs-forward-batch.json``), with the markers where each partner's
+    scheme protects them: dLocal's card number and CVV, Infosimples' CPF, and extra fields of the bodies
+    Netcore and PayKun get whole."""
     records = json.loads((EVENTS / "sqs-forward-batch.json").read_text(encoding="utf-8"))["Records"]
     found = []
     for record in records:
-        text = record["body"].replace("4111111111111111", CARD).replace('"cvv":"123"', f'"cvv":"{CVV}"')
-        message = json.loads(text.replace("52998224725", CPF))
+        message = json.loads(record["body"])
+        payload, protection = message["payload"], PROFILES[message["partner"]].protection
+        options: Any = protection.layout_options
+        if protection.layout.name == "card":
+            payload[options.card_field].update(number=CARD, cvv=CVV)
+        elif protection.layout.name == "enc-params":
+            payload["cpf"] = CPF
+        elif isinstance(payload, list):
+            payload.append({"card": CARD, "cvv": CVV, "cpf": CPF})
+        else:
+            payload.update(card_number=CARD, cvv=CVV, document=CPF)
         message.pop("idempotency_key", None)  # the message id stands in: unique per record
         found.append(message)
+    assert sorted(m["partner"] for m in found) == sorted(PROFILES)
     return found
 
 
-SEEDED_MESSAGES = _seeded_messages()
+PLAIN_MESSAGES = _plain_messages()
+
+
+@pytest.fixture
+def protected_messages(harness: Harness, forwarder: Function, stack: StackResources) -> list[dict[str, Any]]:
+    """The plain messages as ``POST /v1/forward`` queues them: the protected form, taken off the queue."""
+    for plain in PLAIN_MESSAGES:
+        document = {"operation": plain["operation"], "payload": plain["payload"]}
+        reply = harness.call("forward", event(f"forward-enqueue-{plain['partner']}", body=document))
+        assert reply.status == 202, reply.text
+    found = []
+    for queued in drain(stack, "OutboundQueue"):
+        message = json.loads(queued["Body"])
+        (plain,) = (p for p in PLAIN_MESSAGES if p["partner"] == message["partner"])
+        check_protected_message(queued["Body"], plain["partner"], plain, stack)
+        assert leaks(queued["Body"], MARKERS) == []  # the markers sit only where the scheme protects
+        del message["id"], message["idempotency_key"]  # the message id stands in: unique per record
+        found.append(message)
+    assert len(found) == len(PLAIN_MESSAGES)
+    return found
 
 
 @st.composite
-def record_bodies(draw: st.DrawFn) -> str:
-    """An outbound message: a valid one mutated (most), any JSON-ish text, junk, deep nesting."""
-    message = dict(draw(st.sampled_from(SEEDED_MESSAGES)))
+def record_bodies(draw: st.DrawFn, protected: list[dict[str, Any]]) -> str:
+    """An outbound message: a producer's plain one or a protected one, mutated (most); any JSON-ish text, junk,
+    deep nesting. A protected message is mutated without markers: whatever it holds is what the layer made of a
+    payload (a dead letter may return it as it is)."""
+    is_plain = draw(st.booleans())
+    message = dict(draw(st.sampled_from(PLAIN_MESSAGES if is_plain else protected)))
     if draw(st.booleans()):
         message["idempotency_key"] = draw(idempotency_keys)
     if draw(st.booleans()):
         message["id"] = draw(st.sampled_from(["a" * 3000, "٣" * 20, "", "0" * 32, "x-y"]))
     message["partner"] = draw(mostly(st.just(message["partner"]), partner_names))
-    text = draw(mostly(mutated(message).map(dump), st.one_of(raw_json, ANY_TEXT, deep())))
+    if not is_plain:  # none: sent as it is; another's or one never made: the key rotated beyond recovery
+        versions = st.sampled_from(sorted({m["key_version"] for m in protected}))
+        message["key_version"] = draw(
+            mostly(st.just(message["key_version"]), st.one_of(st.none(), versions, st.uuids().map(str)))
+        )
+    text = draw(
+        mostly(
+            mutated(message, markers=is_plain).map(dump),
+            st.one_of(raw_json if is_plain else raw_json_without_markers, ANY_TEXT, deep()),
+        )
+    )
     return _sqs_text(text) or " "
 
 
-def strict_message(body: str) -> dict[str, Any] | None:
-    """The message if it is strict JSON (written back unchanged) and has what a message needs, else None."""
+def strict_message(body: str) -> tuple[str, dict[str, Any] | None]:
+    """(form, message): ``("protected" | "plain", message)`` if ``body`` is strict JSON (written back unchanged)
+    and has what that form needs, else ``("malformed", None)``."""
+    malformed: tuple[str, None] = ("malformed", None)
     try:
         data = json.loads(body, parse_constant=_no_constant)
         json.dumps(data, allow_nan=False, ensure_ascii=False).encode("utf-8")
     except (ValueError, RecursionError, UnicodeEncodeError, AssertionError):
-        return None
-    if not isinstance(data, dict) or "payload" not in data:
-        return None
+        return malformed
+    if not isinstance(data, dict):
+        return malformed
     if not isinstance(data.get("partner"), str) or not isinstance(data.get("operation"), str):
-        return None
+        return malformed
     key = data.get("idempotency_key")
     if key is not None and not (
         isinstance(key, str)
@@ -871,50 +1071,65 @@ def strict_message(body: str) -> dict[str, Any] | None:
         and key.isprintable()
         and " " not in key
     ):
-        return None
-    return data
+        return malformed
+    if "protected" in data:
+        version, fields = data.get("key_version"), data.get("fields") or []
+        if not (version is None or isinstance(version, str)) or not isinstance(fields, list):
+            return malformed
+        return "protected", data
+    if "payload" in data:
+        return "plain", data
+    return malformed
+
+
+def refusal_of_plain(message: Mapping[str, Any], stack: StackResources) -> str | None:
+    """The code the forward function must dead-letter a served partner's plain message with (its scheme
+    refuses the payload), or None: it is protected and queued again."""
+    partner = message["partner"]
+    try:
+        PROFILES[partner].protection.protect(message["payload"], stack.secrets[partner].value)
+    except errors.SealgateError as error:
+        return error.code
+    return None
+
+
+def has_malformed_key_version(body: str) -> bool:
+    """Whether ``body`` is a protected message whose ``key_version`` Secrets Manager's API refuses as malformed
+    (shorter than its 32-character minimum): a known bug, see the xfail test at the end of this module."""
+    form, message = strict_message(body)
+    version = message.get("key_version") if message is not None and form == "protected" else None
+    return isinstance(version, str) and len(version) < 32
+
+
+def producers_id(message: Mapping[str, Any]) -> str | None:
+    """The outcome id a producer gave its message, if it can be one (alphanumeric, at most 64 characters)."""
+    given = message.get("id")
+    if isinstance(given, str) and 0 < len(given) <= 64 and given.isascii() and given.isalnum():
+        return given
+    return None
 
 
 @pytest.fixture
 def seen() -> set[tuple[str, str]]:
-    """(partner, idempotency key) of every well-formed record so far: a repeat is a duplicate."""
+    """(partner, idempotency key) of every message delivered or refused so far: a repeat is a duplicate."""
     return set()
 
 
-def drain(stack: StackResources, queue: str) -> list[dict[str, Any]]:
-    assert stack.clients is not None
-    got = []
-    while True:
-        messages = receive(stack, queue)
-        if not messages:
-            return got
-        got.extend(messages)
-        for message in messages:
-            stack.clients.sqs.delete_message(
-                QueueUrl=stack.queue_url(queue), ReceiptHandle=message["ReceiptHandle"]
-            )
+@dataclass
+class BatchRun:
+    """What one SQS batch did: requests each partner received by (partner, idempotency key), dead letters by the
+    record's message id (reason, body), the messages queued again."""
+
+    delivered: dict[tuple[str, str | None], int]
+    dead: dict[str, tuple[str, str]]
+    requeued: list[dict[str, Any]]
 
 
-@fuzz(40)
-@given(bodies=st.lists(record_bodies(), min_size=1, max_size=10))
-def test_sqs_batches_of_arbitrary_records(
-    bodies: list[str],
-    harness: Harness,
-    stack: StackResources,
-    partner_server: HttpsServer,
-    seen: set[tuple[str, str]],
-) -> None:
-    assert stack.clients is not None
-    assert partner_server.ca_bundle is not None
-    urls = {f"SEALGATE_BASE_URL_{p.upper()}": partner_server.url for p in PROFILES}
-    harness.start("forward", SEALGATE_CA_BUNDLE=partner_server.ca_bundle, **urls)
-    queue = stack.queue_url("OutboundQueue")
-    for body in bodies:
-        stack.clients.sqs.send_message(QueueUrl=queue, MessageBody=body)
-    messages = drain(stack, "OutboundQueue")
-    assert len(messages) == len(bodies)
+def run_batch(
+    harness: Harness, stack: StackResources, partner_server: HttpsServer, messages: list[dict[str, Any]]
+) -> BatchRun:
+    """Invoke the forward function with ``messages`` as one SQS batch; no record may be left failed."""
     before = len(partner_server.requests)
-
     harness.output.read()
     out, err = len(harness.output.out), len(harness.output.err)
     result = harness.functions["forward"].invoke(sqs_event(stack, messages))
@@ -923,40 +1138,123 @@ def test_sqs_batches_of_arbitrary_records(
 
     assert result == {"batchItemFailures": []}, result
     harness.check_printed(printed)
-    dead = {
-        m["MessageAttributes"]["original_message_id"]["StringValue"]: m["MessageAttributes"]["reason"][
-            "StringValue"
-        ]
-        for m in drain(stack, "OutboundDeadLetterQueue")
-    }
     delivered: dict[tuple[str, str | None], int] = {}
     for request in partner_server.requests[before:]:
         partner = PARTNER_OF_PATH[request.path]
         pair = (partner, request.header(PROFILES[partner].idempotency_header))
         delivered[pair] = delivered.get(pair, 0) + 1
-    for message in messages:
-        record_id, body = message["MessageId"], message["Body"]
-        parsed = strict_message(body)
-        note(f"record: {'dead-lettered ' + dead[record_id] if record_id in dead else 'not dead-lettered'}")
-        if parsed is None:
-            assert dead.get(record_id) == "bad_input", body
-            continue
-        pair = (parsed["partner"], parsed.get("idempotency_key") or record_id)
-        reached = delivered.pop(pair, 0)
-        if pair in seen:  # Powertools idempotency answers with the first outcome
-            assert (reached, dead.get(record_id)) == (0, None), body
-            continue
-        seen.add(pair)
+    dead = {}
+    for letter in drain(stack, "OutboundDeadLetterQueue"):
+        attributes = letter["MessageAttributes"]
+        record_id = attributes["original_message_id"]["StringValue"]
+        assert record_id not in dead  # dead-lettered once
+        dead[record_id] = (attributes["reason"]["StringValue"], letter["Body"])
+    return BatchRun(delivered, dead, drain(stack, "OutboundQueue"))
+
+
+def check_dead_letter(body: str, record: str) -> None:
+    """A dead letter is the protected record exactly as it was, or metadata only: never a plaintext payload."""
+    letter = json.loads(body)
+    assert isinstance(letter, dict)
+    if "protected" in letter:
+        assert body == record
+        assert strict_message(record)[0] == "protected"
+    else:
+        assert set(letter) == {"partner", "operation", "idempotency_key", "payload"}, body
+        assert letter["payload"].startswith("dropped: "), body
+        assert letter["partner"] is None or letter["partner"] in PROFILES
+        if letter["operation"] is not None:  # named only as one of the named partner's operations
+            assert letter["partner"] in PROFILES
+            assert letter["operation"] in PROFILES[letter["partner"]].operations
+        if letter["idempotency_key"] is not None:  # the record's own, the one value it keeps
+            assert json.loads(record)["idempotency_key"] == letter["idempotency_key"]
+    kept = {k: v for k, v in letter.items() if k != "idempotency_key"}
+    assert leaks(json.dumps(kept, ensure_ascii=False), MARKERS) == [], body
+
+
+@fuzz(40)
+@given(data=st.data())
+def test_sqs_batches_of_arbitrary_records(
+    data: st.DataObject,
+    harness: Harness,
+    stack: StackResources,
+    forwarder: Function,
+    partner_server: HttpsServer,
+    protected_messages: list[dict[str, Any]],
+    seen: set[tuple[str, str]],
+) -> None:
+    assert stack.clients is not None
+    bodies = data.draw(st.lists(record_bodies(protected_messages), min_size=1, max_size=10), label="records")
+    # A known bug, pinned by an xfail test below: kept out of the batches until it is fixed.
+    assume(not any(has_malformed_key_version(body) for body in bodies))
+    queue = stack.queue_url("OutboundQueue")
+    for body in bodies:
+        stack.clients.sqs.send_message(QueueUrl=queue, MessageBody=body)
+    records = drain(stack, "OutboundQueue")
+    assert len(records) == len(bodies)
+
+    first = run_batch(harness, stack, partner_server, records)
+
+    delivered, dead = dict(first.delivered), first.dead
+    requeued = {}
+    for message in first.requeued:
+        body = json.loads(message["Body"])
+        requeued.setdefault((body["partner"], body["idempotency_key"]), []).append(message)
+    for record in records:
+        record_id, body = record["MessageId"], record["Body"]
+        form, parsed = strict_message(body)
+        note(f"{form} record: {dead[record_id][0] if record_id in dead else 'not dead-lettered'}")
         if record_id in dead:
+            check_dead_letter(dead[record_id][1], body)
+        reason = dead.get(record_id, (None, ""))[0]
+        if parsed is None:
+            assert reason == "bad_input", body
+            continue
+        partner, key = parsed["partner"], parsed.get("idempotency_key") or record_id
+        if partner not in PROFILES:
+            assert reason == "unknown_partner", body
+            continue
+        if parsed["operation"] not in PROFILES[partner].operations:
+            assert reason == "bad_input", body
+            continue
+        if form == "plain":  # protected and queued again, or dead-lettered as metadata
+            refusal = refusal_of_plain(parsed, stack)
+            assert reason == refusal, body
+            if refusal is None:
+                assert requeued.get((partner, key)), body
+                again = requeued[(partner, key)].pop(0)
+                check_protected_message(
+                    again["Body"], partner, parsed, stack, outcome_id=producers_id(parsed)
+                )
+                note("plain record: requeued")
+            continue
+        reached = delivered.pop((partner, key), 0)
+        if (partner, key) in seen:  # Powertools idempotency answers with the first outcome
+            assert (reached, reason) == (0, None), body
+            continue
+        seen.add((partner, key))
+        if reason is not None:
             assert reached == 0
-            assert dead[record_id] in REFUSALS, dead[record_id]
-            if parsed["partner"] not in PROFILES:
-                assert dead[record_id] == "unknown_partner"
-            elif parsed["operation"] not in PROFILES[parsed["partner"]].operations:
-                assert dead[record_id] == "bad_input"
+            assert reason in REFUSALS, reason
         else:
             assert reached == 1, body
-            note("record: delivered")
+            note("protected record: delivered")
+    assert delivered == {}
+    assert [m for messages in requeued.values() for m in messages] == []
+
+    # What was queued again is delivered as any protected message is (the duplicate of an earlier one aside).
+    if not first.requeued:
+        return
+    second = run_batch(harness, stack, partner_server, first.requeued)
+
+    assert (second.dead, second.requeued) == ({}, [])
+    delivered = dict(second.delivered)
+    for message in first.requeued:
+        body = json.loads(message["Body"])
+        pair = (body["partner"], body["idempotency_key"])
+        reached = delivered.pop(pair, 0)
+        assert reached == (0 if pair in seen else 1), body
+        seen.add(pair)
     assert delivered == {}
 
 
@@ -1003,6 +1301,7 @@ def test_webhook_x_date_with_a_lone_surrogate_is_bad_input(harness: Harness, sta
     harness.start("sign")
     headers = {
         "X-Date": "2025-11-22T08:41:11.482Z\ud800",
+        "X-Login": stack.secrets["dlocal"].value["x_login"],  # ours: the signature is computed
         "Authorization": "V2-HMAC-SHA256, Signature: " + "0" * 64,
     }
 
@@ -1010,6 +1309,19 @@ def test_webhook_x_date_with_a_lone_surrogate_is_bad_input(harness: Harness, sta
 
     assert (reply.status, reply.code) == (400, "bad_input")
     assert receive(stack, "InboundQueue") == []
+
+
+def signed_by_dlocal(stack: StackResources, raw: str) -> dict[str, str]:
+    """The headers dLocal sends with the notification ``raw``, signed now with the stack's secret."""
+    secret = stack.secrets["dlocal"].value
+    date = x_date(datetime.now(UTC))
+    return {
+        "X-Date": date,
+        "X-Login": secret["x_login"],
+        "Authorization": oracles.dlocal_authorization(
+            secret["secret_key"], secret["x_login"], date, raw.encode()
+        ),
+    }
 
 
 def test_enqueue_of_a_body_sqs_cannot_take_is_413_and_a_retry_is_not_a_duplicate(
@@ -1038,15 +1350,8 @@ def test_signed_notification_sqs_cannot_take_is_413_and_not_claimed(
 ) -> None:
     """Before: 503, and the notification's de-duplication claim stayed: dLocal's retry got 409."""
     harness.start("sign")
-    secret = stack.secrets["dlocal"].value
-    date = x_date(datetime.now(UTC))
     raw = '{"id":"D-4-big","note":"' + "é" * 100_000 + '"}'
-    headers = {
-        "X-Date": date,
-        "Authorization": oracles.dlocal_authorization(
-            secret["secret_key"], secret["x_login"], date, raw.encode()
-        ),
-    }
+    headers = signed_by_dlocal(stack, raw)
 
     first = harness.call("sign", event("webhook-dlocal", body=raw, headers=headers))
     again = harness.call("sign", event("webhook-dlocal", body=raw, headers=headers))
@@ -1060,15 +1365,8 @@ def test_notification_not_queued_because_the_queue_is_down_is_accepted_on_retry(
 ) -> None:
     """Before: the claim made before sending stayed after the 503, so dLocal's retry got 409 and the
     notification was never queued."""
-    secret = stack.secrets["dlocal"].value
-    date = x_date(datetime.now(UTC))
     raw = '{"id":"D-4-retry","status":"PAID"}'
-    headers = {
-        "X-Date": date,
-        "Authorization": oracles.dlocal_authorization(
-            secret["secret_key"], secret["x_login"], date, raw.encode()
-        ),
-    }
+    headers = signed_by_dlocal(stack, raw)
     harness.functions["sign"] = cold_start(
         "sign", INBOUND_QUEUE_URL=stack.queue_url("InboundQueue") + "-missing"
     )
@@ -1095,14 +1393,31 @@ def test_an_unknown_partner_from_the_path_is_not_logged(path_partner: str, harne
     harness.check({}, reply, printed)
 
 
+@pytest.mark.parametrize("form", ["plain", "protected"])
 def test_sqs_record_with_an_id_too_long_for_dynamodb_is_dead_lettered_once(
-    harness: Harness, stack: StackResources
+    form: str, harness: Harness, stack: StackResources
 ) -> None:
     """Before: the message's ``id`` (any alphanumeric text) keyed the outcome; past DynamoDB's 2048 bytes every
-    write failed, so the record was dead-lettered, then failed, and was dead-lettered again on each receive."""
+    write failed, so the record was dead-lettered, then failed, and was dead-lettered again on each receive.
+
+    A plain message for a partner nobody serves is refused before any outcome; a protected one whose key
+    version Secrets Manager does not have is rejected, and its outcome is kept under the stable id."""
     assert stack.clients is not None
     harness.start("forward")
-    body = json.dumps({"partner": "acme", "operation": "x", "payload": {}, "id": "a" * 3000})
+    if form == "plain":
+        message: dict[str, Any] = {"partner": "acme", "operation": "x", "payload": {}}
+        partner, reason = "acme", "unknown_partner"
+    else:
+        message = {
+            "v": 1,
+            "partner": "paykun",
+            "operation": "payment",
+            "protected": {"encrypted_request": "eyJpdiI6IiJ9"},
+            "key_version": str(uuid.uuid4()),  # a version the secret never had
+            "fields": ["<body>"],
+        }
+        partner, reason = "paykun", "key_rotated"
+    body = json.dumps({**message, "id": "a" * 3000})
     stack.clients.sqs.send_message(QueueUrl=stack.queue_url("OutboundQueue"), MessageBody=body)
     messages = receive(stack)
 
@@ -1110,11 +1425,13 @@ def test_sqs_record_with_an_id_too_long_for_dynamodb_is_dead_lettered_once(
 
     assert result == {"batchItemFailures": []}
     (dead,) = receive(stack, "OutboundDeadLetterQueue")
-    assert dead["MessageAttributes"]["reason"]["StringValue"] == "unknown_partner"
+    assert dead["MessageAttributes"]["reason"]["StringValue"] == reason
+    check_dead_letter(dead["Body"], body)
     harness.check_printed(harness.output.text)
-    key = messages[0]["MessageId"]
-    status = harness.call("forward", event("forward-status", partner=forward_id("acme", key)))
-    assert status.body["status"] == "rejected"
+    if form == "protected":
+        key = messages[0]["MessageId"]
+        status = harness.call("forward", event("forward-status", partner=forward_id(partner, key)))
+        assert status.body["status"] == "rejected"
 
 
 @pytest.mark.parametrize(
@@ -1146,4 +1463,71 @@ def test_sqs_record_that_is_not_strict_json_is_dead_lettered_as_bad_input(
     assert result == {"batchItemFailures": []}
     (dead,) = receive(stack, "OutboundDeadLetterQueue")
     assert dead["MessageAttributes"]["reason"]["StringValue"] == "bad_input"
+    assert json.loads(dead["Body"]) == {  # nothing read from a body that is not strict JSON
+        "partner": None,
+        "operation": None,
+        "idempotency_key": None,
+        "payload": json.loads(dead["Body"])["payload"],
+    }
+    check_dead_letter(dead["Body"], body)
     harness.check_printed(harness.output.text)
+
+
+# --- layer bugs the fuzz found, not fixed yet (each fails now; strict: a fix makes it pass, remove the mark) ---------
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="layer bug: partner_keys.PartnerSecrets.by_version turns botocore's ParamValidationError for a "
+    "VersionId under 32 characters into KeysUnavailable, so the record is retried as transient "
+    "(outcome 'retrying', then 'dead_lettered' by SQS without a reason) instead of dead-lettered at once",
+)
+@pytest.mark.parametrize("version", ["", "x", "a" * 31])
+def test_protected_record_with_a_malformed_key_version_is_dead_lettered_at_once(
+    version: str, harness: Harness, stack: StackResources
+) -> None:
+    """A protected message whose ``key_version`` cannot be a Secrets Manager VersionId can never be delivered: it
+    is a permanent failure (``key_rotated``: a version Secrets Manager does not have, or ``bad_input``),
+    dead-lettered at once in its protected form, like a well-formed version Secrets Manager does not have."""
+    assert stack.clients is not None
+    harness.start("forward")
+    body = json.dumps(
+        {
+            "v": 1,
+            "partner": "paykun",
+            "operation": "payment",
+            "idempotency_key": str(uuid.uuid4()),
+            "protected": {"encrypted_request": "eyJpdiI6IiJ9"},
+            "key_version": version,
+            "fields": ["<body>"],
+        }
+    )
+    assert has_malformed_key_version(body)
+    stack.clients.sqs.send_message(QueueUrl=stack.queue_url("OutboundQueue"), MessageBody=body)
+
+    result = harness.functions["forward"].invoke(sqs_event(stack, receive(stack)))
+
+    assert result == {"batchItemFailures": []}
+    (dead,) = receive(stack, "OutboundDeadLetterQueue")
+    assert dead["MessageAttributes"]["reason"]["StringValue"] in ("key_rotated", "bad_input")
+    check_dead_letter(dead["Body"], body)
+    harness.check_printed(harness.output.text)
+
+
+@pytest.mark.xfail(
+    strict=True,
+    reason="layer bug: schemes.dlocal_v2._dedupe_key reads a verified notification with json.loads, which "
+    "raises RecursionError (not ValueError) past the JSON decoder's nesting limit (about 10 000 on Python "
+    "3.13, the recursion limit of 1 000 on 3.11): 500 internal_error for a correctly signed notification",
+)
+def test_signed_notification_nested_past_the_recursion_limit_is_not_a_500(
+    harness: Harness, stack: StackResources
+) -> None:
+    """dLocal's signature over a body does not make it a JSON object: one nested past the decoder's limit is
+    identified by its bytes (or refused), never a 500 that dLocal would retry for days."""
+    harness.start("sign")
+    raw = "[" * 20_000 + "]" * 20_000
+
+    reply = harness.call("sign", event("webhook-dlocal", body=raw, headers=signed_by_dlocal(stack, raw)))
+
+    assert reply.status in (200, 400)

@@ -1,9 +1,10 @@
 """The partner sandboxes (``sealgate_local.sandboxes``) against requests built by Sealgate's layer.
 
-Requests are built the way ``sealgate.forwarding.build_request`` builds them (``protection.protect``, the body
-format, ``signing.request_headers``) and sent with ``sealgate.partner_http.send`` over verified TLS. Each
-sandbox opens them with its own implementation (aes_bridge, cryptography, joserfc), so an accepted request is
-an interop check of the whole path; a tampered one must be refused with ``ok=False``.
+Requests are built by the forward function's own code: the payload protected as ``POST /v1/forward`` protects
+it (``profile.protection.protect``), then serialised and signed by ``sealgate.actions.deliver.request_for``, and
+sent with ``sealgate.partner_http.send`` over verified TLS. Each sandbox opens them with its own implementation
+(aes_bridge, cryptography, joserfc), so an accepted request is an interop check of the whole path; a tampered
+one must be refused with ``ok=False``.
 
 Every key here is a throwaway test key, made fresh for this module.
 """
@@ -17,7 +18,8 @@ import json
 import secrets
 import string
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass, replace
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -28,11 +30,15 @@ from cryptography.hazmat.primitives import padding, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.hazmat.primitives.ciphers import Cipher, algorithms, modes
 
-from sealgate import partner_http, protection, signing
-from sealgate.schemes import dlocal_v2
+from sealgate import outbound, partner_http
+from sealgate.actions.deliver import PartnerRequest, request_for
 from sealgate.errors import PartnerUnreachable, SignatureMismatch
+from sealgate.layouts.wrap import canonical_json
 from sealgate.partner_http import PartnerResponse
-from sealgate.profiles import Profile, load_profiles, parse_profile
+from sealgate.partner_keys import SecretFields
+from sealgate.partners import Profile, load_profiles, parse_profile
+from sealgate.schemes import dlocal_v2
+from sealgate.schemes.base import Protected
 from sealgate_local.https_server import HttpsServer, Request, Response
 from sealgate_local.sandboxes import (
     PARTNERS,
@@ -51,10 +57,11 @@ CPF = "12345678909"
 NUMBER = "4111111111111111"
 CVV = "737"
 
+#: partner -> (operation, payload)
 PAYLOADS: dict[str, tuple[str, Any]] = {
     "infosimples": ("receita-federal/cpf", {"cpf": CPF, "birthdate": "1990-01-01", "origem": "web"}),
     "netcore": (
-        "v1/activity/upload",
+        "activity",
         [
             {
                 "activity_name": "form_submitted",
@@ -149,47 +156,98 @@ def _modes_back_to_ok(request: pytest.FixtureRequest) -> Iterator[None]:
             boxes[partner].mode = "ok"
 
 
-# --- building requests the way Sealgate's forwarding does ------------------------------------------------------
+# --- building requests the way Sealgate's forward function does ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Secrets:
+    secret: Mapping[str, str]
+
+    def current(self, partner: str) -> SecretFields:
+        return SecretFields(self.secret)
+
+
+@dataclass(frozen=True)
+class _Settings:
+    url: str
+
+    def base_url(self, partner: str, default: str) -> str:
+        return self.url
+
+
+@dataclass(frozen=True)
+class Forwarder:
+    """What ``request_for`` reads of the forward function's runtime: the partner's current secret, and its base
+    URL (here a sandbox's, as ``SEALGATE_BASE_URL_<PARTNER>`` sets it for the local stack)."""
+
+    secrets: _Secrets
+    settings: _Settings
+
+
+def operation_path(partner: str) -> str:
+    """The path (relative to the base URL) of the partner's operation in :data:`PAYLOADS`."""
+    return PROFILES[partner].operation(PAYLOADS[partner][0]).path
 
 
 def build(
-    profile: Profile, payload: Any, secret: dict[str, str], *, key: str = "idem-1"
-) -> tuple[dict[str, str], bytes, protection.Protected]:
-    """Headers, body and protection result, as ``forwarding.build_request`` makes them."""
-    protected = protection.protect(profile, payload, secret)
-    if profile.body_format == "form":
-        body = urlencode({k: str(v) for k, v in protected.payload.items()}).encode("ascii")
-        content_type = "application/x-www-form-urlencoded"
-    else:
-        body = protection.canonical_json(protected.payload)
-        content_type = "application/json"
-    headers = {"Content-Type": content_type, "Accept": "application/json"}
-    if profile.signing is not None:
-        headers.update(signing.request_headers(profile, secret, body, idempotency_key=key))
-    else:
-        headers[profile.idempotency_header] = key
-    return headers, body, protected
+    profile: Profile,
+    payload: Any,
+    secret: dict[str, str],
+    *,
+    key: str = "idem-1",
+    base_url: str = "https://sandbox.invalid/",
+) -> tuple[PartnerRequest, Protected]:
+    """The partner request for ``payload`` and the protection result: protected as ``POST /v1/forward`` queues
+    it, then serialised and signed by ``deliver.request_for``, as the delivery does."""
+    protected = profile.protection.protect(payload, secret)
+    message = outbound.Protected(
+        outcome_id=outbound.forward_id(profile.name, key),
+        partner=profile.name,
+        operation=PAYLOADS[profile.name][0],
+        idempotency_key=key,
+        protected=protected.payload,
+        key_version=None,  # protected under the current secret: sent as it is
+        fields=protected.fields,
+    )
+    request = request_for(Forwarder(_Secrets(secret), _Settings(base_url)), profile, message)
+    assert request.fields == protected.fields
+    return request, protected
 
 
-def post(
-    sandbox: PartnerSandbox, path: str, headers: dict[str, str], body: bytes
-) -> tuple[PartnerResponse, Verification]:
+def post(sandbox: PartnerSandbox, request: PartnerRequest) -> tuple[PartnerResponse, Verification]:
     """Send, and return the answer and the one verification the sandbox recorded for it."""
     before = len(sandbox.verifications)
     response = partner_http.send(
-        "POST", sandbox.url + path, headers=headers, body=body, timeout=TIMEOUT, ca_bundle=sandbox.ca_bundle
+        request.method,
+        request.url,
+        headers=request.headers,
+        body=request.body,
+        timeout=TIMEOUT,
+        ca_bundle=sandbox.ca_bundle,
     )
     after = sandbox.verifications
     assert len(after) == before + 1
     return response, after[-1]
 
 
+def build_for(
+    boxes: Sandboxes, keys: dict[str, Any], partner: str, payload: Any = None, *, key: str = "idem-1"
+) -> tuple[PartnerRequest, Protected]:
+    """The request for ``partner``'s sandbox (its payload in :data:`PAYLOADS` unless one is given)."""
+    return build(
+        PROFILES[partner],
+        PAYLOADS[partner][1] if payload is None else payload,
+        keys["secrets"][partner],
+        key=key,
+        base_url=boxes[partner].url,
+    )
+
+
 def send_payload(
     boxes: Sandboxes, keys: dict[str, Any], partner: str, *, key: str = "idem-1"
-) -> tuple[PartnerResponse, Verification, protection.Protected]:
-    path, payload = PAYLOADS[partner]
-    headers, body, protected = build(PROFILES[partner], payload, keys["secrets"][partner], key=key)
-    response, verification = post(boxes[partner], path, headers, body)
+) -> tuple[PartnerResponse, Verification, Protected]:
+    request, protected = build_for(boxes, keys, partner, key=key)
+    response, verification = post(boxes[partner], request)
     return response, verification, protected
 
 
@@ -210,7 +268,7 @@ def test_each_sandbox_accepts_what_sealgate_sends(
     assert response.status == 200
     assert verification.ok, verification.reason
     assert (verification.partner, verification.reason) == (partner, "ok")
-    assert verification.path == "/" + PAYLOADS[partner][0]
+    assert verification.path == "/" + operation_path(partner)
     assert verification.idempotency_key == f"accept-{partner}"
     assert sorted(verification.fields) == sorted(protected.fields)
     assert isinstance(json.loads(response.body), dict)
@@ -240,39 +298,44 @@ def test_dlocal_answers_like_a_payment_and_replays_an_idempotency_key(
 
 
 def test_dlocal_card_without_cvv(boxes: Sandboxes, keys: dict[str, Any]) -> None:
-    path, payload = PAYLOADS["dlocal"]
+    payload = PAYLOADS["dlocal"][1]
     card = {name: value for name, value in payload["card"].items() if name != "cvv"}
-    headers, body, _ = build(PROFILES["dlocal"], {**payload, "card": card}, keys["secrets"]["dlocal"])
-    response, verification = post(boxes["dlocal"], path, headers, body)
+    request, _ = build_for(boxes, keys, "dlocal", {**payload, "card": card})
+    response, verification = post(boxes["dlocal"], request)
     assert (response.status, verification.ok, verification.fields) == (200, True, ("card.number",))
 
 
-def _netcore_profile(**protection_options: str) -> Profile:
-    data = json.loads(resources.files("sealgate").joinpath("profiles", "netcore.json").read_text("utf-8"))
+def _netcore_profile(*, drop: tuple[str, ...] = (), **protection_options: str) -> Profile:
+    """Netcore's shipped profile with its protection changed: ``drop`` options, set others."""
+    shipped = resources.files("sealgate.partners").joinpath("profiles", "netcore.json")
+    data = json.loads(shipped.read_text("utf-8"))
+    for name in drop:
+        del data["protection"][name]
     data["protection"].update(protection_options)
     return parse_profile(data)
 
 
 def test_netcore_hex_encoding(boxes: Sandboxes, keys: dict[str, Any]) -> None:
     profile = _netcore_profile(encoding="hex")
-    path, payload = PAYLOADS["netcore"]
-    headers, body, _ = build(profile, payload, keys["secrets"]["netcore"])
-    assert headers["x-eCode"] == "11257"
-    response, verification = post(boxes["netcore"], path, headers, body)
+    request, _ = build(
+        profile, PAYLOADS["netcore"][1], keys["secrets"]["netcore"], base_url=boxes["netcore"].url
+    )
+    assert request.headers["x-eCode"] == "11257"
+    response, verification = post(boxes["netcore"], request)
     assert (response.status, verification.ok) == (200, True)
 
 
 def test_netcore_gcm(keys: dict[str, Any]) -> None:
     secret = {**keys["secrets"]["netcore"], "key": base64.b64encode(secrets.token_bytes(32)).decode("ascii")}
-    profile = _netcore_profile(scheme="aes-gcm")
-    path, payload = PAYLOADS["netcore"]
-    headers, body, _ = build(profile, payload, secret)
-    assert headers["x-eCode"] == "11258"
+    profile = _netcore_profile(scheme="aes-gcm", drop=("iv", "encoding"))  # one form, a nonce per token
     with NetcoreSandbox(secret) as sandbox:
-        response, verification = post(sandbox, path, headers, body)
+        request, _ = build(profile, PAYLOADS["netcore"][1], secret, base_url=sandbox.url)
+        assert request.headers["x-eCode"] == "11258"
+        response, verification = post(sandbox, request)
         assert (response.status, verification.ok) == (200, True)
-        headers["x-eCode"] = "11256"  # a CBC code for an account registered for GCM
-        response, verification = post(sandbox, path, headers, body)
+        # a CBC code for an account registered for GCM
+        cbc_code = replace(request, headers={**request.headers, "x-eCode": "11256"})
+        response, verification = post(sandbox, cbc_code)
         assert (response.status, verification.ok) == (400, False)
 
 
@@ -336,14 +399,14 @@ def _dlocal_other_secret(
 
 def _dlocal_resign(body: bytes, secret: dict[str, str]) -> dict[str, str]:
     headers = {"Content-Type": "application/json"}
-    headers.update(signing.request_headers(PROFILES["dlocal"], secret, body, idempotency_key="resigned"))
+    headers.update(PROFILES["dlocal"].request_headers(secret, body, idempotency_key="resigned").all())
     return headers
 
 
 def _dlocal_clear_card(
     headers: dict[str, str], body: bytes, secret: dict[str, str]
 ) -> tuple[dict[str, str], bytes]:
-    clear = protection.canonical_json(PAYLOADS["dlocal"][1])  # signed correctly, but the card is in clear
+    clear = canonical_json(PAYLOADS["dlocal"][1])  # signed correctly, but the card is in clear
     return _dlocal_resign(clear, secret), clear
 
 
@@ -354,7 +417,7 @@ def _dlocal_jwe_flip(
     token = payload["card"]["encrypted_data"]
     ciphertext_at = token.rindex(".", 0, token.rindex(".")) + 3  # inside the ciphertext segment
     payload["card"]["encrypted_data"] = flip(token, ciphertext_at)
-    changed = protection.canonical_json(payload)
+    changed = canonical_json(payload)
     return _dlocal_resign(changed, secret), changed
 
 
@@ -398,11 +461,10 @@ TAMPERS: dict[str, tuple[str, Tamper, int, str]] = {
 @pytest.mark.parametrize("case", sorted(TAMPERS))
 def test_each_sandbox_refuses_a_tampered_request(boxes: Sandboxes, keys: dict[str, Any], case: str) -> None:
     partner, tamper, status, reason = TAMPERS[case]
-    path, payload = PAYLOADS[partner]
     secret = keys["secrets"][partner]
-    headers, body, _ = build(PROFILES[partner], payload, secret, key=f"tampered-{case}")
-    headers, body = tamper(headers, body, secret)
-    response, verification = post(boxes[partner], path, headers, body)
+    request, _ = build_for(boxes, keys, partner, key=f"tampered-{case}")
+    headers, body = tamper(dict(request.headers), request.body, secret)
+    response, verification = post(boxes[partner], replace(request, headers=headers, body=body))
     assert response.status == status
     assert not verification.ok
     assert reason in verification.reason
@@ -426,29 +488,32 @@ def _laravel_envelope_without_serialize(secret: dict[str, str], plaintext: bytes
 def test_sandboxes_check_more_than_sealgate_gets_wrong(boxes: Sandboxes, keys: dict[str, Any]) -> None:
     """Requests Sealgate never sends, crafted here: the sandboxes' own checks refuse them."""
     paykun = keys["secrets"]["paykun"]
-    headers, _, _ = build(PROFILES["paykun"], PAYLOADS["paykun"][1], paykun)
+    request, _ = build_for(boxes, keys, "paykun")
     token = _laravel_envelope_without_serialize(paykun, b'{"order_id":"ORD-1"}')
     body = json.dumps({"encrypted_request": token}).encode()
-    response, verification = post(boxes["paykun"], "payment", headers, body)
+    response, verification = post(boxes["paykun"], replace(request, body=body))
     assert (response.status, verification.reason) == (400, "payload is not a serialized PHP string")
 
-    headers, body, _ = build(PROFILES["infosimples"], {"origem": "web"}, keys["secrets"]["infosimples"])
-    response, verification = post(boxes["infosimples"], "receita-federal/cpf", headers, body + b"&origem=app")
+    request, _ = build_for(boxes, keys, "infosimples", {"origem": "web"})
+    response, verification = post(boxes["infosimples"], replace(request, body=request.body + b"&origem=app"))
     assert (response.status, verification.reason) == (400, "a parameter is repeated")
 
     dlocal = keys["secrets"]["dlocal"]
-    headers, body, _ = build(PROFILES["dlocal"], PAYLOADS["dlocal"][1], dlocal)
+    request, _ = build_for(boxes, keys, "dlocal")
+    headers = dict(request.headers)
     headers["X-Date"] = "20 minutes ago"
     headers["Authorization"] = dlocal_v2.authorization(
-        dlocal["secret_key"], dlocal["x_login"], headers["X-Date"], body
+        dlocal["secret_key"], dlocal["x_login"], headers["X-Date"], request.body
     )
-    response, verification = post(boxes["dlocal"], "payments", headers, body)
+    response, verification = post(boxes["dlocal"], replace(request, headers=headers))
     assert (response.status, verification.reason) == (401, "X-Date is not an ISO 8601 date-time with a zone")
 
 
 def test_an_unknown_path_is_refused(boxes: Sandboxes, keys: dict[str, Any]) -> None:
-    headers, body, _ = build(PROFILES["paykun"], PAYLOADS["paykun"][1], keys["secrets"]["paykun"])
-    response, verification = post(boxes["paykun"], "not/an/operation", headers, body)
+    request, _ = build_for(boxes, keys, "paykun")
+    response, verification = post(
+        boxes["paykun"], replace(request, url=boxes["paykun"].url + "not/an/operation")
+    )
     assert (response.status, verification.ok, verification.reason) == (404, False, "unknown path")
 
 
@@ -465,7 +530,7 @@ def test_verifications_hold_no_values(boxes: Sandboxes, keys: dict[str, Any]) ->
 
 
 def _post_raw(sandbox: PartnerSandbox, timeout: float = TIMEOUT) -> PartnerResponse:
-    path = PAYLOADS[sandbox.partner][0]
+    path = operation_path(sandbox.partner)
     return partner_http.send(
         "POST", sandbox.url + path, headers={}, body=b"{}", timeout=timeout, ca_bundle=sandbox.ca_bundle
     )
@@ -512,15 +577,12 @@ def test_concurrent_requests_are_all_recorded(boxes: Sandboxes, keys: dict[str, 
     lock = threading.Lock()
 
     def one(index: int) -> None:
-        path, payload = PAYLOADS["paykun"]
-        headers, body, _ = build(
-            PROFILES["paykun"], payload, keys["secrets"]["paykun"], key=f"concurrent-{index}"
-        )
+        request, _ = build_for(boxes, keys, "paykun", key=f"concurrent-{index}")
         response = partner_http.send(
-            "POST",
-            sandbox.url + path,
-            headers=headers,
-            body=body,
+            request.method,
+            request.url,
+            headers=request.headers,
+            body=request.body,
             timeout=TIMEOUT,
             ca_bundle=sandbox.ca_bundle,
         )
