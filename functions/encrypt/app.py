@@ -23,14 +23,16 @@ runtime = Runtime.start("encrypt")  # cold start: profiles, and the secrets of t
 @app.post("/v1/encrypt/<partner>")
 def encrypt_payload(partner: str) -> Response[str]:
     return http_api.respond(
-        200, encrypt.encrypt(runtime, partner, http_api.Request.from_event(app.current_event))
+        200,
+        encrypt.encrypt(runtime, partner, http_api.Request.from_event(app.current_event, app.lambda_context)),
     )
 
 
 @app.post("/v1/decrypt/<partner>")
 def decrypt_payload(partner: str) -> Response[str]:
     return http_api.respond(
-        200, encrypt.decrypt(runtime, partner, http_api.Request.from_event(app.current_event))
+        200,
+        encrypt.decrypt(runtime, partner, http_api.Request.from_event(app.current_event, app.lambda_context)),
     )
 
 

@@ -23,13 +23,16 @@ runtime = Runtime.start("forward")  # cold start: profiles, and the secrets of t
 
 @app.post("/v1/forward/<target>")
 def enqueue(target: str) -> Response[str]:
-    return http_api.respond(*forward.enqueue(runtime, target, http_api.Request.from_event(app.current_event)))
+    return http_api.respond(
+        *forward.enqueue(runtime, target, http_api.Request.from_event(app.current_event, app.lambda_context))
+    )
 
 
 @app.get("/v1/forward/<target>")
 def outcome(target: str) -> Response[str]:
     return http_api.respond(
-        200, forward.status(runtime, target, http_api.Request.from_event(app.current_event))
+        200,
+        forward.status(runtime, target, http_api.Request.from_event(app.current_event, app.lambda_context)),
     )
 
 

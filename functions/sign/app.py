@@ -23,13 +23,16 @@ runtime = Runtime.start("sign")  # cold start: profiles, and the secrets of the 
 
 @app.post("/v1/sign/<partner>")
 def sign_body(partner: str) -> Response[str]:
-    return http_api.respond(200, sign.sign(runtime, partner, http_api.Request.from_event(app.current_event)))
+    return http_api.respond(
+        200, sign.sign(runtime, partner, http_api.Request.from_event(app.current_event, app.lambda_context))
+    )
 
 
 @app.post("/v1/webhooks/<partner>")
 def notification(partner: str) -> Response[str]:
     return http_api.respond(
-        200, webhook.accept(runtime, partner, http_api.Request.from_event(app.current_event))
+        200,
+        webhook.accept(runtime, partner, http_api.Request.from_event(app.current_event, app.lambda_context)),
     )
 
 

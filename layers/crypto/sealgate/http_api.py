@@ -27,22 +27,25 @@ JSON = "application/json"
 
 @dataclass(frozen=True)
 class Request:
-    """What an action needs of an API Gateway event: the body as sent, who asked, and the headers."""
+    """What an action needs of an API Gateway event: the body as sent, who asked, the headers, and the Lambda
+    context (its remaining time bounds how long once-only work may stay "in progress")."""
 
     body: str | None = None
     is_base64: bool = False
     request_id: str | None = None
     caller: str | None = None
     headers: Mapping[str, str] = field(default_factory=dict)
+    lambda_context: Any = field(default=None, repr=False, compare=False)
 
     @classmethod
-    def from_event(cls, event: APIGatewayProxyEvent) -> Request:
+    def from_event(cls, event: APIGatewayProxyEvent, lambda_context: Any = None) -> Request:
         return cls(
             body=event.body,
             is_base64=bool(event.is_base64_encoded),
             request_id=request_id(event),
             caller=caller(event),
             headers=dict(event.headers or {}),
+            lambda_context=lambda_context,
         )
 
     @property

@@ -23,6 +23,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any, TypeGuard
@@ -32,6 +33,7 @@ from sealgate.errors import BadInput, PayloadTooLarge
 from sealgate.partners import check_idempotency_key
 
 VERSION = 1
+_VERSION_ID = re.compile(r"[A-Za-z0-9-]{32,64}", re.ASCII)
 #: ours are 32 hex digits; the status route takes no longer ids either
 MAX_OUTCOME_ID = 64
 
@@ -114,7 +116,7 @@ def parse(body: str, message_id: str) -> Message:
     if "protected" in data:
         version = data.get("key_version")
         fields = data.get("fields") or []
-        if not (version is None or isinstance(version, str)) or not isinstance(fields, list):
+        if not (version is None or _is_version_id(version)) or not isinstance(fields, list):
             raise BadInput("protected message is malformed")
         return Protected(
             outcome_id, partner, operation, key, data["protected"], version, tuple(map(str, fields))
@@ -138,6 +140,11 @@ def metadata(body: str) -> Unreadable:
         return value if isinstance(value, str) and len(value) <= 128 and value.isprintable() else None
 
     return Unreadable(text("partner"), text("operation"), text("idempotency_key"))
+
+
+def _is_version_id(value: object) -> bool:
+    """Whether ``value`` can be a Secrets Manager ``VersionId`` (32 to 64 characters, a UUID in practice)."""
+    return isinstance(value, str) and _VERSION_ID.fullmatch(value) is not None
 
 
 def _is_outcome_id(value: object) -> TypeGuard[str]:

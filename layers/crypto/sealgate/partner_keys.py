@@ -31,7 +31,7 @@ from typing import TYPE_CHECKING, Any, Final, TypeVar
 
 from aws_lambda_powertools.utilities.parameters import SecretsProvider
 from aws_lambda_powertools.utilities.parameters.exceptions import GetParameterError
-from botocore.exceptions import BotoCoreError, ClientError
+from botocore.exceptions import BotoCoreError, ClientError, ParamValidationError
 
 from sealgate.errors import AuthenticationFailed, KeysUnavailable, UnknownPartner
 
@@ -44,6 +44,10 @@ CURRENT: Final = "AWSCURRENT"
 PREVIOUS: Final = "AWSPREVIOUS"
 
 DEFAULT_MAX_AGE: Final = 300
+
+
+#: Secrets Manager's answers to a VersionId it will never find (besides ResourceNotFoundException)
+_NO_SUCH_VERSION = frozenset({"InvalidParameterException", "InvalidRequestException", "ValidationException"})
 
 
 class SecretFields(Mapping[str, str]):
@@ -342,24 +346,20 @@ class PartnerSecrets:
         cached = self._versions_by_id.get((partner, version_id))
         if cached is not None:
             return cached
-        failure: _FetchFailed | KeysUnavailable
         try:
             answer = self._client().get_secret_value(SecretId=self.secret_name(partner), VersionId=version_id)
+        except ParamValidationError:  # not a VersionId at all: no version of it can ever be found
+            return None
         except (ClientError, BotoCoreError, ValueError) as exc:
             failure = _fetch_failure(exc)
-            if (
-                failure.not_found
-                or "InvalidParameter" in failure.reason
-                or "InvalidRequest" in failure.reason
-            ):
+            if failure.not_found or failure.reason in _NO_SUCH_VERSION:
                 return None
             raise failure.unavailable(partner) from None
         result = _validate(
             partner, _parse(answer.get("SecretString", "")), self._required[partner], version_id
         )
         if isinstance(result, str):
-            failure = KeysUnavailable(result)
-            raise failure
+            raise KeysUnavailable(result)
         self._versions_by_id[(partner, version_id)] = result
         return result
 

@@ -98,6 +98,7 @@ def enqueue(runtime: Runtime, partner: str, request: Request) -> tuple[int, dict
             once,
             {"partner": partner, "idempotency_key": given.idempotency_key},
             _Enqueueing(runtime, message, body),
+            request.lambda_context,
         )
         answer = {
             "id": result["id"],

@@ -77,6 +77,7 @@ def accept(
             once,
             {"partner": partner, "notification": notification.dedupe_key},
             _Queueing(runtime, partner, notification),
+            request.lambda_context,
         )
         if not first:
             raise DuplicateNotification()

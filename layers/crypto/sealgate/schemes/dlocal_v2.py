@@ -25,6 +25,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta, timezone
 
+from sealgate import strict_json
 from sealgate.codec import as_bytes
 from sealgate.errors import BadInput, BadKey, BadToken, MissingSignature, SignatureMismatch, StaleRequest
 from sealgate.schemes import base
@@ -249,6 +250,8 @@ class _Verifier(base.Verifier[VerifierOptions]):
             verify(secret[options.secret], login, date, body, presented)
         except BadToken:
             raise SignatureMismatch("Authorization is malformed") from None
+        except BadInput:  # X-Date that is not valid text: there are no bytes it could have signed
+            raise SignatureMismatch("X-Date is not valid text") from None
         try:
             fresh = is_fresh(date, now=now, tolerance=timedelta(seconds=options.max_skew_seconds))
         except BadInput:
@@ -266,8 +269,8 @@ def _dedupe_key(body: bytes, fields: tuple[str, ...]) -> str:
     Never X-Date or the signature: a re-sent notification carries new ones and is still the same.
     """
     try:
-        document = json.loads(body)
-    except ValueError:
+        document = strict_json.loads(body)  # bounded nesting: a signed but absurd body is no notification id
+    except strict_json.StrictJsonError:
         document = None
     if isinstance(document, dict) and all(isinstance(document.get(f), str | int) for f in fields):
         identity = json.dumps([document[f] for f in fields], separators=(",", ":"))
