@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sealgate.errors import MacMismatch
 from sealgate.schemes import aesbridge_cbc
 from sealgate.schemes.aesbridge_kdf import EncryptionKeys
-from sealgate.errors import MacMismatch
 from tests.interop.aesbridge_oracle import Vector, load_oracle, standard_form, vectors
 
 pytestmark = pytest.mark.interop

@@ -9,9 +9,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from sealgate.errors import TagMismatch
 from sealgate.schemes import aesbridge_gcm
 from sealgate.schemes.aesbridge_kdf import EncryptionKeys
-from sealgate.errors import TagMismatch
 from tests.interop.aesbridge_oracle import Vector, infosimples_form, load_oracle, standard_form, vectors
 
 pytestmark = pytest.mark.interop

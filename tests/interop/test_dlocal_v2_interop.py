@@ -21,8 +21,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealgate.schemes import dlocal_v2 as sig
 from sealgate.errors import SignatureMismatch
+from sealgate.schemes import dlocal_v2 as sig
 
 pytestmark = pytest.mark.interop
 

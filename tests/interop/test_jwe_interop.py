@@ -19,9 +19,9 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from sealgate.schemes import jwe
 from sealgate.codec import b64decode, b64encode
 from sealgate.errors import BadAlgorithm, BadToken, SealgateError, TagMismatch
+from sealgate.schemes import jwe
 
 pytestmark = pytest.mark.interop
 

@@ -20,9 +20,7 @@ from tests.interop.cipher_oracle import PhpBatch, ok
 
 pytestmark = pytest.mark.interop
 
-VECTORS = json.loads((Path(__file__).parent / "vectors" / "laravel_cbc.json").read_text("utf-8"))[
-    "vectors"
-]
+VECTORS = json.loads((Path(__file__).parent / "vectors" / "laravel_cbc.json").read_text("utf-8"))["vectors"]
 
 
 def _secret(length: int) -> str:
