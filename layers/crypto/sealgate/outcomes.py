@@ -77,6 +77,19 @@ class OutcomeStore:
             return self.get(outcome_id)
         return None
 
+    def record_queued(self, outcome_id: str, partner: str, operation: str, idempotency_key: str) -> None:
+        """The first record of a forward request: ``queued``, no attempt yet (kept if it exists already)."""
+        self.create(
+            outcome_id,
+            {
+                "partner": partner,
+                "operation": operation,
+                "status": "queued",
+                "idempotency_key": idempotency_key,
+                "attempts": 0,
+            },
+        )
+
     def update(self, outcome_id: str, values: Mapping[str, Any], *, count_attempt: bool = False) -> None:
         """Set ``values`` (and bump ``attempts``) on the item, creating it when missing."""
         item = _to_item({**values, "updated_at": _now_iso()})

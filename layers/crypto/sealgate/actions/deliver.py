@@ -237,15 +237,8 @@ class Delivery:
                 protected.fields,
             )
             body = replacement.body()
-            self.runtime.outcomes.create(
-                message.outcome_id,
-                {
-                    "partner": message.partner,
-                    "operation": message.operation,
-                    "status": "queued",
-                    "idempotency_key": message.idempotency_key,
-                    "attempts": 0,
-                },
+            self.runtime.outcomes.record_queued(
+                message.outcome_id, message.partner, message.operation, message.idempotency_key
             )
             queues.send(self.runtime.settings.outbound_queue_url, body)
         except Unavailable as error:

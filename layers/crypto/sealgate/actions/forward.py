@@ -49,15 +49,8 @@ class _Enqueueing:
     def run(self) -> dict[str, Any]:
         outcomes = self.runtime.outcomes
         message = self.message
-        outcomes.create(
-            message.outcome_id,
-            {
-                "partner": message.partner,
-                "operation": message.operation,
-                "status": "queued",
-                "idempotency_key": message.idempotency_key,
-                "attempts": 0,
-            },
+        outcomes.record_queued(
+            message.outcome_id, message.partner, message.operation, message.idempotency_key
         )
         try:
             message_id = queues.send(self.runtime.settings.outbound_queue_url, self.body)

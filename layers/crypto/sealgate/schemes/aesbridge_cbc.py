@@ -18,16 +18,14 @@ anything is decrypted.
 from __future__ import annotations
 
 import os
-import secrets
 from collections.abc import Mapping
-from dataclasses import dataclass
 
 from cryptography.exceptions import InvalidSignature
 from cryptography.hazmat.primitives import hashes, hmac
 
 from sealgate.codec import as_bytes, b64decode, b64encode
 from sealgate.errors import BadToken, MacMismatch
-from sealgate.schemes import _aes_cbc, aesbridge_kdf, base
+from sealgate.schemes import _aes_cbc, _aesbridge, aesbridge_kdf
 from sealgate.schemes.aesbridge_kdf import DecryptionKeys, EncryptionKeys
 
 __all__ = ["decrypt", "decrypt_bin", "encrypt", "encrypt_bin"]
@@ -129,29 +127,16 @@ def decrypt(token: str | bytes, passphrase: bytes | str, *, keys: DecryptionKeys
     return decrypt_bin(b64decode(token), passphrase, keys=keys)
 
 
-@dataclass(frozen=True)
-class Options(base.Options):
-    """``urlsafe``: the URL-safe alphabet without padding (Infosimples' ``enc_`` parameters)."""
-
-    urlsafe: bool = base.option(
-        False, help="URL-safe base64 without padding (Infosimples' enc_ form)", encrypt_only=True
-    )
-
-
-class _AesBridgeCbc(base.Cipher[Options]):
+class _AesBridgeCbc(_aesbridge.PassphraseCipher):
     name = "aesbridge-cbc"
-    options_type = Options
-    authenticated = True
-    key_slots = (base.KeySlot("key", "file holding the passphrase", generated="passphrase"),)
 
-    def encrypt(self, plaintext: bytes, keys: Mapping[str, str | bytes], options: Options) -> str:
+    def encrypt(self, plaintext: bytes, keys: Mapping[str, str | bytes], options: _aesbridge.Options) -> str:
         return encrypt(plaintext, keys["key"], urlsafe=options.urlsafe)
 
-    def decrypt(self, token: str | bytes, keys: Mapping[str, str | bytes], options: Options) -> bytes:
+    def decrypt(
+        self, token: str | bytes, keys: Mapping[str, str | bytes], options: _aesbridge.Options
+    ) -> bytes:
         return decrypt(token, keys["key"])
-
-    def keygen(self, options: Options) -> dict[str, str]:
-        return {"passphrase": secrets.token_urlsafe(32)}
 
 
 #: the registry's entry (:mod:`sealgate.schemes`)

@@ -24,13 +24,12 @@ it (:class:`~sealgate.errors.BadToken`).
 from __future__ import annotations
 
 import hashlib
-import secrets
 from collections.abc import Mapping
 from dataclasses import dataclass
 
 from sealgate.codec import as_bytes, b64decode
 from sealgate.errors import BadKey, BadToken, UnsupportedOperation
-from sealgate.schemes import _aes_cbc, base
+from sealgate.schemes import _aes_cbc, _aesbridge, base
 
 __all__ = ["decrypt"]
 
@@ -85,7 +84,7 @@ class _AesBridgeLegacy(base.Cipher[Options]):
     options_type = Options
     authenticated = False
     can_encrypt = False
-    key_slots = (base.KeySlot("key", "file holding the passphrase", generated="passphrase"),)
+    key_slots = (_aesbridge.PASSPHRASE,)
 
     def encrypt(self, plaintext: bytes, keys: Mapping[str, str | bytes], options: Options) -> str:
         raise UnsupportedOperation("aesbridge-legacy is decrypt only")
@@ -94,7 +93,7 @@ class _AesBridgeLegacy(base.Cipher[Options]):
         return decrypt(token, keys["key"])
 
     def keygen(self, options: Options) -> dict[str, str]:
-        return {"passphrase": secrets.token_urlsafe(32)}
+        return _aesbridge.new_passphrase()
 
 
 #: the registry's entry (:mod:`sealgate.schemes`)
