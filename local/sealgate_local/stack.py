@@ -7,7 +7,8 @@ What :class:`LocalStack` starts, in order, and stops in reverse:
 2. the queues, tables, alarm topic, CloudWatch alarms and throwaway partner secrets ``template.yaml`` declares
    (:mod:`sealgate_local.aws_stack`), and the EMF lines the functions print turned into metric data in moto's
    CloudWatch (:mod:`sealgate_local.emf_to_cloudwatch`);
-3. the four partner sandboxes over HTTPS, under a throwaway CA (:mod:`sealgate_local.sandboxes`);
+3. one partner sandbox per profile over HTTPS, under a throwaway CA, made from the profile and its throwaway
+   secret (:mod:`sealgate_local.sandboxes`);
 4. one worker pool per function (:mod:`sealgate_local.worker`), each worker a process with the function's
    environment from the template plus the local overrides: moto's endpoint and dummy credentials,
    ``SEALGATE_CA_BUNDLE`` (the sandboxes' CA: trusted by configuration, verification stays on) and, for the
@@ -132,11 +133,8 @@ class LocalStack(Service):
         )
         self.emf = EmfToCloudWatch(self.clients.cloudwatch)
         self.logs.emf_sink = self.emf
-        secrets = {partner: secret.value for partner, secret in self.aws.secrets.items()}
         self._sandboxes = Sandboxes.start(
-            secrets,
-            dlocal_private_key=self.aws.secrets["dlocal"].partner_side["jwe_private_key"],
-            directory=self._directory / "pki",
+            self.aws.profiles, self.aws.secrets, directory=self._directory / "pki"
         )
         names = {f.logical_id: f.name for f in self.aws.functions.values()}
         sources = sqs_sources(self.template, names)

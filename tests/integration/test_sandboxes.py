@@ -2,9 +2,10 @@
 
 Requests are built by the forward function's own code: the payload protected as ``POST /v1/forward`` protects
 it (``profile.protection.protect``), then serialised and signed by ``sealgate.actions.deliver.request_for``, and
-sent with ``sealgate.partner_http.send`` over verified TLS. Each sandbox opens them with its own implementation
-(aes_bridge, cryptography, joserfc), so an accepted request is an interop check of the whole path; a tampered
-one must be refused with ``ok=False``.
+sent with ``sealgate.partner_http.send`` over verified TLS. Each sandbox is composed from its profile and opens
+them with its own implementation (aes_bridge, cryptography, joserfc), so an accepted request is an interop
+check of the whole path; a tampered one, or one the real partner would refuse, must be refused with
+``ok=False``.
 
 Every key here is a throwaway test key, made fresh for this module.
 """
@@ -17,9 +18,12 @@ import hmac
 import json
 import secrets
 import string
+import subprocess
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass, replace
+from datetime import UTC, datetime, timedelta
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -39,14 +43,9 @@ from sealgate.partner_keys import SecretFields
 from sealgate.partners import Profile, load_profiles, parse_profile
 from sealgate.schemes import dlocal_v2
 from sealgate.schemes.base import Protected
+from sealgate_local.aws_stack import ThrowawaySecret
 from sealgate_local.https_server import HttpsServer, Request, Response
-from sealgate_local.sandboxes import (
-    PARTNERS,
-    NetcoreSandbox,
-    PartnerSandbox,
-    Sandboxes,
-    Verification,
-)
+from sealgate_local.sandboxes import PartnerSandbox, Sandboxes, Verification
 from sealgate_local.tls import THROWAWAY_MARKER
 
 PROFILES = load_profiles()
@@ -90,6 +89,7 @@ PAYLOADS: dict[str, tuple[str, Any]] = {
         },
     ),
 }
+PARTNERS = tuple(PAYLOADS)
 
 
 def _token(prefix: str = "throwaway-") -> str:
@@ -137,11 +137,25 @@ def keys() -> dict[str, Any]:
     }
 
 
+def stored(
+    secrets_: Mapping[str, dict[str, str]], private_key: str, **replaced: dict[str, str]
+) -> dict[str, ThrowawaySecret]:
+    """The secrets as the local stack gives them to the sandboxes: dLocal's partner side holds its private key."""
+    return {
+        partner: ThrowawaySecret(
+            name=f"sealgate/test/{partner}",
+            value=replaced.get(partner, value),
+            partner_side={"jwe_private_key": private_key} if partner == "dlocal" else {},
+        )
+        for partner, value in secrets_.items()
+    }
+
+
 @pytest.fixture(scope="module")
 def boxes(keys: dict[str, Any], tmp_path_factory: pytest.TempPathFactory) -> Iterator[Sandboxes]:
     with Sandboxes.start(
-        keys["secrets"],
-        dlocal_private_key=keys["dlocal_private_key"],
+        PROFILES,
+        stored(keys["secrets"], keys["dlocal_private_key"]),
         directory=tmp_path_factory.mktemp("sandboxes"),
     ) as running:
         yield running
@@ -196,14 +210,16 @@ def build(
     *,
     key: str = "idem-1",
     base_url: str = "https://sandbox.invalid/",
+    operation: str | None = None,
 ) -> tuple[PartnerRequest, Protected]:
     """The partner request for ``payload`` and the protection result: protected as ``POST /v1/forward`` queues
-    it, then serialised and signed by ``deliver.request_for``, as the delivery does."""
+    it, then serialised and signed by ``deliver.request_for``, as the delivery does. ``operation`` defaults to
+    the partner's in :data:`PAYLOADS`."""
     protected = profile.protection.protect(payload, secret)
     message = outbound.Protected(
         outcome_id=outbound.forward_id(profile.name, key),
         partner=profile.name,
-        operation=PAYLOADS[profile.name][0],
+        operation=PAYLOADS[profile.name][0] if operation is None else operation,
         idempotency_key=key,
         protected=protected.payload,
         key_version=None,  # protected under the current secret: sent as it is
@@ -305,10 +321,16 @@ def test_dlocal_card_without_cvv(boxes: Sandboxes, keys: dict[str, Any]) -> None
     assert (response.status, verification.ok, verification.fields) == (200, True, ("card.number",))
 
 
+def shipped(partner: str) -> dict[str, Any]:
+    """A shipped profile's JSON document (to change and load as another profile)."""
+    text = resources.files("sealgate.partners").joinpath("profiles", f"{partner}.json").read_text("utf-8")
+    document: dict[str, Any] = json.loads(text)
+    return document
+
+
 def _netcore_profile(*, drop: tuple[str, ...] = (), **protection_options: str) -> Profile:
     """Netcore's shipped profile with its protection changed: ``drop`` options, set others."""
-    shipped = resources.files("sealgate.partners").joinpath("profiles", "netcore.json")
-    data = json.loads(shipped.read_text("utf-8"))
+    data = shipped("netcore")
     for name in drop:
         del data["protection"][name]
     data["protection"].update(protection_options)
@@ -317,18 +339,24 @@ def _netcore_profile(*, drop: tuple[str, ...] = (), **protection_options: str) -
 
 def test_netcore_hex_encoding(boxes: Sandboxes, keys: dict[str, Any]) -> None:
     profile = _netcore_profile(encoding="hex")
-    request, _ = build(
-        profile, PAYLOADS["netcore"][1], keys["secrets"]["netcore"], base_url=boxes["netcore"].url
-    )
-    assert request.headers["x-eCode"] == "11257"
+    secret = keys["secrets"]["netcore"]
+    # An account registered for the hex form (11257): its sandbox is made from that profile.
+    with PartnerSandbox(profile, secret) as sandbox:
+        request, _ = build(profile, PAYLOADS["netcore"][1], secret, base_url=sandbox.url)
+        assert request.headers["x-eCode"] == "11257"
+        response, verification = post(sandbox, request)
+        assert (response.status, verification.ok) == (200, True)
+    # The shipped account is registered for base64 (11256): the hex method is not its own.
+    request, _ = build(profile, PAYLOADS["netcore"][1], secret, base_url=boxes["netcore"].url)
     response, verification = post(boxes["netcore"], request)
-    assert (response.status, verification.ok) == (200, True)
+    assert (response.status, verification.ok) == (400, False)
+    assert "x-eCode" in verification.reason
 
 
 def test_netcore_gcm(keys: dict[str, Any]) -> None:
     secret = {**keys["secrets"]["netcore"], "key": base64.b64encode(secrets.token_bytes(32)).decode("ascii")}
     profile = _netcore_profile(scheme="aes-gcm", drop=("iv", "encoding"))  # one form, a nonce per token
-    with NetcoreSandbox(secret) as sandbox:
+    with PartnerSandbox(profile, secret) as sandbox:
         request, _ = build(profile, PAYLOADS["netcore"][1], secret, base_url=sandbox.url)
         assert request.headers["x-eCode"] == "11258"
         response, verification = post(sandbox, request)
@@ -509,6 +537,155 @@ def test_sandboxes_check_more_than_sealgate_gets_wrong(boxes: Sandboxes, keys: d
     assert (response.status, verification.reason) == (401, "X-Date is not an ISO 8601 date-time with a zone")
 
 
+def test_infosimples_refuses_a_listed_parameter_in_the_clear(boxes: Sandboxes, keys: dict[str, Any]) -> None:
+    """A profile that forgot ``cpf`` sends it in clear: Infosimples expects it as ``enc_cpf`` and refuses."""
+    document = shipped("infosimples")
+    document["protection"]["fields"] = ["birthdate"]
+    request, protected = build(
+        parse_profile(document),
+        PAYLOADS["infosimples"][1],
+        keys["secrets"]["infosimples"],
+        base_url=boxes["infosimples"].url,
+    )
+    assert protected.fields == ("birthdate",)
+    response, verification = post(boxes["infosimples"], request)
+    assert (response.status, verification.ok) == (400, False)
+    assert verification.reason == "parameter cpf arrived in the clear, not as enc_cpf"
+    assert CPF not in response.body.decode("utf-8")
+
+
+@pytest.mark.parametrize(
+    ("age", "status"),
+    [(timedelta(minutes=4), 200), (timedelta(minutes=6), 401), (-timedelta(minutes=6), 401)],
+)
+def test_dlocal_refuses_an_x_date_more_than_5_minutes_away(
+    boxes: Sandboxes, keys: dict[str, Any], age: timedelta, status: int
+) -> None:
+    """Correctly signed, but sent (or replayed) with an X-Date 6 minutes old or ahead: dLocal refuses it."""
+    dlocal = keys["secrets"]["dlocal"]
+    request, _ = build_for(boxes, keys, "dlocal", key=f"dated-{age.total_seconds()}")
+    headers = dict(request.headers)
+    headers["X-Date"] = dlocal_v2.format_x_date(datetime.now(UTC) - age)
+    headers["Authorization"] = dlocal_v2.authorization(
+        dlocal["secret_key"], dlocal["x_login"], headers["X-Date"], request.body
+    )
+    response, verification = post(boxes["dlocal"], replace(request, headers=headers))
+    assert response.status == status
+    if status == 401:
+        assert verification.reason == "X-Date is more than 5 minutes from now"
+        assert json.loads(response.body) == {"code": 3001, "message": verification.reason}
+
+
+# --- a partner that is only a profile -------------------------------------------------------------------------
+
+#: new partners recombining existing schemes: (profile document, secret fields -> throwaway values, payload)
+NEW_PARTNERS: dict[str, tuple[dict[str, Any], dict[str, str], dict[str, Any]]] = {
+    "enc-params+aes-gcm+static-headers": (
+        {
+            "name": "acme",
+            "base_url": "https://api.acme.example/",
+            "secret_fields": ["lookup_key", "api_key"],
+            "protection": {
+                "scheme": "aes-gcm",
+                "layout": "enc-params",
+                "key": "lookup_key",
+                "fields": ["cpf"],
+            },
+            "signing": {"scheme": "static-headers", "headers": {"X-Api-Key": "api_key"}},
+            "body_format": "form",
+            "operations": {"lookup": {"method": "POST", "path": "v1/lookup"}},
+        },
+        {"lookup_key": base64.b64encode(secrets.token_bytes(32)).decode("ascii"), "api_key": _token()},
+        {"cpf": CPF, "origem": "web"},
+    ),
+    "wrap+aesbridge-gcm, unsigned": (
+        {
+            "name": "acme",
+            "base_url": "https://api.acme.example/v2/",
+            "secret_fields": ["passphrase"],
+            "protection": {
+                "scheme": "aesbridge-gcm",
+                "layout": "wrap",
+                "key": "passphrase",
+                "wrap_field": "data",
+            },
+            "operations": {"events": {"method": "PUT", "path": "events"}},
+        },
+        {"passphrase": _token()},
+        {"event": "signup", "cpf": CPF},
+    ),
+}
+
+
+@pytest.mark.parametrize("case", sorted(NEW_PARTNERS))
+def test_a_new_partner_gets_a_sandbox_from_its_profile_alone(case: str) -> None:
+    document, secret, payload = NEW_PARTNERS[case]
+    profile = parse_profile(document)
+    operation = next(iter(profile.operations))
+    with PartnerSandbox(profile, secret) as sandbox:
+        assert not sandbox.sends_webhooks
+        request, protected = build(profile, payload, secret, base_url=sandbox.url, operation=operation)
+        response, verification = post(sandbox, request)
+        assert (response.status, verification.ok, verification.partner) == (200, True, "acme")
+        assert verification.path == "/" + profile.operations[operation].path
+        assert sorted(verification.fields) == sorted(protected.fields)
+        assert verification.md5s == protected.receipts
+        answer = json.loads(response.body)
+        assert answer["status"] == "ok"  # the generic answer: no partner's own is known
+        assert answer.get("receipts", {}) == protected.receipts
+
+        flipped = (
+            json.loads(request.body)
+            if profile.body_format == "json"
+            else dict(parse_qsl(request.body.decode()))
+        )
+        name = next(n for n in flipped if n.startswith("enc_") or n == "data")
+        flipped[name] = flip(flipped[name], 20)
+        body = json.dumps(flipped).encode() if profile.body_format == "json" else urlencode(flipped).encode()
+        response, verification = post(sandbox, replace(request, body=body))
+        assert (response.status, verification.ok) == (400, False)
+        assert json.loads(response.body) == {"status": "error", "message": verification.reason}
+        assert "does not decrypt" in verification.reason
+
+        if profile.signing is not None:
+            unsigned = {k: v for k, v in request.headers.items() if k != "X-Api-Key"}
+            response, verification = post(sandbox, replace(request, headers=unsigned))
+            assert (response.status, verification.reason) == (401, "X-Api-Key is missing or wrong")
+
+
+def test_a_profile_naming_what_no_sandbox_checks_is_refused_at_start(tmp_path: Path) -> None:
+    document = {
+        "name": "acme",
+        "base_url": "https://api.acme.example/",
+        "secret_fields": ["passphrase"],
+        "protection": {
+            "scheme": "aesbridge-cbc",
+            "layout": "wrap",
+            "key": "passphrase",
+            "wrap_field": "data",
+        },
+        "operations": {"events": {"method": "POST", "path": "events"}},
+    }
+    secret = ThrowawaySecret(name="sealgate/test/acme", value={"passphrase": _token()})
+    with pytest.raises(
+        ValueError, match=r"partner acme: the sandboxes have no oracle for cipher 'aesbridge-cbc'"
+    ):
+        Sandboxes.start({"acme": parse_profile(document)}, {"acme": secret}, directory=tmp_path)
+
+
+def test_the_sandboxes_import_nothing_of_the_layer() -> None:
+    """The oracles are independent code: importing the sandboxes brings in no ``sealgate`` module."""
+    code = (
+        "import sys\n"
+        "from sealgate_local import sandbox_oracles, sandboxes\n"
+        "print(sorted(m for m in sys.modules if m.split('.')[0] == 'sealgate'))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, check=True, timeout=60
+    )
+    assert done.stdout.strip() == "[]"
+
+
 def test_an_unknown_path_is_refused(boxes: Sandboxes, keys: dict[str, Any]) -> None:
     request, _ = build_for(boxes, keys, "paykun")
     response, verification = post(
@@ -659,6 +836,13 @@ def test_notify_over_https_trusts_the_given_ca(boxes: Sandboxes) -> None:
         )
 
 
+def test_only_partners_with_a_webhook_send_notifications(boxes: Sandboxes, webhook: HttpsServer) -> None:
+    assert {p for p in PARTNERS if boxes[p].sends_webhooks} == {"dlocal"}
+    with pytest.raises(ValueError, match="partner paykun sends no notifications"):
+        boxes["paykun"].notify(webhook.url + "/hook", NOTIFICATION)
+    assert webhook.requests == []
+
+
 # --- the set of sandboxes -------------------------------------------------------------------------------------
 
 
@@ -676,23 +860,29 @@ def test_sandboxes_share_one_throwaway_ca(boxes: Sandboxes) -> None:
 def test_start_refuses_an_incomplete_secret_without_showing_values(
     keys: dict[str, Any], tmp_path: Path
 ) -> None:
-    incomplete = {**keys["secrets"], "netcore": {**keys["secrets"]["netcore"], "iv": ""}}
+    netcore = {**keys["secrets"]["netcore"], "iv": ""}
+    incomplete = stored(keys["secrets"], keys["dlocal_private_key"], netcore=netcore)
     with pytest.raises(ValueError, match="netcore secret: field iv") as caught:
-        Sandboxes.start(incomplete, dlocal_private_key=keys["dlocal_private_key"], directory=tmp_path)
+        Sandboxes.start(PROFILES, incomplete, directory=tmp_path)
     assert keys["secrets"]["netcore"]["key"] not in str(caught.value)
+    public_only = stored(keys["secrets"], keys["secrets"]["dlocal"]["jwe_public_key"])
     with pytest.raises(ValueError, match="public key"):
-        Sandboxes.start(
-            keys["secrets"],
-            dlocal_private_key=keys["secrets"]["dlocal"]["jwe_public_key"],
-            directory=tmp_path,
-        )
+        Sandboxes.start(PROFILES, public_only, directory=tmp_path)
+    other = rsa.generate_private_key(public_exponent=65537, key_size=2048).private_bytes(
+        serialization.Encoding.PEM, serialization.PrivateFormat.PKCS8, serialization.NoEncryption()
+    )
+    with pytest.raises(ValueError, match="not the private half of secret field jwe_public_key"):
+        Sandboxes.start(PROFILES, stored(keys["secrets"], other.decode("ascii")), directory=tmp_path)
+    missing = {name: secret for name, secret in incomplete.items() if name != "paykun"}
+    with pytest.raises(ValueError, match="no secret for partner paykun"):
+        Sandboxes.start(PROFILES, missing, directory=tmp_path)
 
 
 def test_exit_stops_every_sandbox(keys: dict[str, Any], tmp_path: Path) -> None:
     with Sandboxes.start(
-        keys["secrets"], dlocal_private_key=keys["dlocal_private_key"], directory=tmp_path
+        PROFILES, stored(keys["secrets"], keys["dlocal_private_key"]), directory=tmp_path
     ) as running:
-        assert len(running.urls) == 4
+        assert sorted(running.urls) == sorted(PROFILES)
     for partner in PARTNERS:
         with pytest.raises(RuntimeError):
             _ = running[partner].url
