@@ -1,9 +1,12 @@
 """Ready-to-paste ``curl`` commands for every route of a running :class:`~sealgate_local.stack.LocalStack`.
 
-One command per route of ``template.yaml``, with sample data (no real personal data). Where a route needs
-something only the stack can make, the stack makes it: the decrypt example carries a token the encrypt
-route just produced, and the webhook example is signed with dLocal's throwaway secret (its ``X-Date`` is
-accepted for 5 minutes, and the same notification once).
+One command per route of ``template.yaml``, for the first partner profile (in name order) the route applies
+to, with that profile's ``example`` as the sample data (obviously fake values only, see
+``profile.schema.json``). Where a route needs something only the stack can make, the stack makes it: the
+decrypt and sign examples carry the example as the encrypt route just protected it (a symmetric partner's for
+decrypt: only the partner can open a public-key scheme), and the webhook example is the profile's example
+notification signed with the throwaway secret (its ``X-Date`` is accepted for 5 minutes, and the same
+notification once).
 """
 
 from __future__ import annotations
@@ -12,35 +15,19 @@ import http.client
 import json
 import shlex
 import uuid
+from collections.abc import Callable
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlsplit
 
 from sealgate_local.api_server import Route
+from sealgate_local.demo import PartnerExample, partner_examples
 from sealgate_local.stack import LocalStack
-
-SAMPLE_BODIES: dict[tuple[str, str], tuple[str, Any]] = {
-    ("POST", "/v1/encrypt/{partner}"): (
-        "infosimples",
-        {"payload": {"cpf": "52998224725", "birthdate": "1990-01-15"}},
-    ),
-    ("POST", "/v1/sign/{partner}"): (
-        "dlocal",
-        {"body": '{"amount":120.0,"currency":"BRL"}', "idempotency_key": "demo-1"},
-    ),
-    ("POST", "/v1/forward/{target}"): (
-        "paykun",
-        {"operation": "payment", "payload": {"order_id": "ORD-1", "amount": "499.00", "currency": "INR"}},
-    ),
-    ("POST", "/v1/forward/{partner}"): (
-        "paykun",
-        {"operation": "payment", "payload": {"order_id": "ORD-1", "amount": "499.00", "currency": "INR"}},
-    ),
-}
 
 
 def curl_examples(stack: LocalStack) -> list[str]:
     """One ``curl`` command (with a comment line above it) per route."""
+    partners = partner_examples(stack)
     examples: list[str] = []
     for route in stack.routes:
         auth = (
@@ -51,60 +38,120 @@ def curl_examples(stack: LocalStack) -> list[str]:
         examples.append(f"# {route.method} {route.path} ({auth})")
         if route.method == "GET" and route.function == "forward":
             examples.append("# replace <id> with the id a POST /v1/forward answered")
-        examples.append(_example(stack, route))
+        examples.append(_example(stack, route, partners))
     return examples
 
 
-def _example(stack: LocalStack, route: Route) -> str:
-    sample = SAMPLE_BODIES.get((route.method, route.path))
-    if route.path.startswith("/v1/decrypt/"):
-        return _decrypt(stack, route)
-    if route.path.startswith("/v1/webhooks/"):
-        return _webhook(stack, route)
-    if route.method == "GET" and route.function == "forward":
-        path = route.fill("paykun", "<id>")
-        return f"curl -s {shlex.quote(stack.base_url + path)}"
-    if sample is None:
-        return f"curl -s -X {route.method} {shlex.quote(stack.base_url + route.path)}"
-    partner, body = sample
-    return _post(stack.base_url + route.fill(partner), json.dumps(body, separators=(",", ":")))
+def _example(stack: LocalStack, route: Route, partners: list[PartnerExample]) -> str:
+    """The route's example for the first partner it applies to (a bare ``curl`` if none)."""
+    found = _EXAMPLES.get((route.method, route.path.strip("/").split("/")[1]))
+    if found is None:
+        return _bare(stack, route)
+    applies, make = found
+    partner = next((p for p in partners if applies(p)), None)
+    return _bare(stack, route) if partner is None else make(stack, route, partner)
 
 
-def _decrypt(stack: LocalStack, route: Route) -> str:
-    """Encrypt a sample for Netcore through the stack, and show how to decrypt it back."""
-    token_payload: Any = {"encryptedRequest": "<the payload of a POST /v1/encrypt/netcore answer>"}
+def _bare(stack: LocalStack, route: Route) -> str:
+    return f"curl -s -X {route.method} {shlex.quote(stack.base_url + route.path)}"
+
+
+def _encrypt(stack: LocalStack, route: Route, partner: PartnerExample) -> str:
+    return _post(stack.base_url + route.fill(partner.name), _compact({"payload": partner.example.payload}))
+
+
+def _forward(stack: LocalStack, route: Route, partner: PartnerExample) -> str:
+    body = {
+        "operation": partner.example.operation,
+        "payload": partner.example.payload,
+        "idempotency_key": str(uuid.uuid4()),
+    }
+    return _post(stack.base_url + route.fill(partner.name), _compact(body))
+
+
+def _status(stack: LocalStack, route: Route, partner: PartnerExample) -> str:
+    return f"curl -s {shlex.quote(stack.base_url + route.fill(partner.name, '<id>'))}"
+
+
+def _decrypt(stack: LocalStack, route: Route, partner: PartnerExample) -> str:
+    """The partner's example encrypted through the stack, and how to decrypt it back."""
+    protected = _protected(stack, partner)
+    if protected is None:
+        protected = f"<the payload of a POST /v1/encrypt/{partner.name} answer>"
+    return _post(stack.base_url + route.fill(partner.name), _compact({"payload": protected}))
+
+
+def _sign(stack: LocalStack, route: Route, partner: PartnerExample) -> str:
+    """The signature headers for the exact body the partner's example would be sent as (protected)."""
+    protected = _protected(stack, partner)
+    text = (
+        f"<the payload of a POST /v1/encrypt/{partner.name} answer, as sent>"
+        if protected is None
+        else _compact(protected)
+    )
+    body = {"body": text, "idempotency_key": str(uuid.uuid4())}
+    return _post(stack.base_url + route.fill(partner.name), _compact(body))
+
+
+def _protected(stack: LocalStack, partner: PartnerExample) -> Any:
+    """The partner's example as ``POST /v1/encrypt`` protects it (None if the stack did not answer)."""
     url = urlsplit(stack.base_url)
     connection = http.client.HTTPConnection(url.hostname or "127.0.0.1", url.port, timeout=30)
     try:
         connection.request(
             "POST",
-            url.path + "/v1/encrypt/netcore",
-            body=json.dumps({"payload": {"event": "demo"}}),
+            url.path + f"/v1/encrypt/{partner.name}",
+            body=_compact({"payload": partner.example.payload}),
             headers={"Content-Type": "application/json"},
         )
         response = connection.getresponse()
         answer = json.loads(response.read() or b"{}")
-        if response.status == 200 and isinstance(answer, dict) and "payload" in answer:
-            token_payload = answer["payload"]
     except (OSError, ValueError):
-        pass  # the placeholder stays
+        return None
     finally:
         connection.close()
-    body = json.dumps({"payload": token_payload}, separators=(",", ":"))
-    return _post(stack.base_url + route.fill("netcore"), body)
+    if response.status == 200 and isinstance(answer, dict) and "payload" in answer:
+        return answer["payload"]
+    return None
 
 
-def _webhook(stack: LocalStack, route: Route) -> str:
-    """A dLocal notification signed with the throwaway secret, as dLocal would send it."""
+def _webhook(stack: LocalStack, route: Route, partner: PartnerExample) -> str:
+    """The profile's example notification with its placeholder signature headers; dLocal's (``dlocal-v2``)
+    signed with the throwaway secret, as dLocal would send it."""
     from sealgate.schemes import dlocal_v2
 
-    secret = stack.resources.secrets["dlocal"].value
-    body = json.dumps({"id": f"D-4-{uuid.uuid4()}", "status": "PAID", "amount": 120.0}, separators=(",", ":"))
-    date = dlocal_v2.format_x_date(datetime.now(UTC))
-    login = secret["x_login"]
-    authorization = dlocal_v2.authorization(secret["secret_key"], login, date, body.encode("utf-8"))
-    headers = {"X-Date": date, "X-Login": login, "Authorization": authorization}
-    return _post(stack.base_url + route.fill("dlocal"), body, headers)
+    body = _compact(partner.example.webhook_body)
+    headers = dict(partner.example.webhook_headers or {})
+    webhook = partner.profile.webhook
+    if webhook is not None and webhook.verifier.name == dlocal_v2.VERIFIER.name:
+        fields = partner.document["webhook"]
+        secret = stack.resources.secrets[partner.name].value
+        date = dlocal_v2.format_x_date(datetime.now(UTC))
+        login = secret[fields["login"]]
+        authorization = dlocal_v2.authorization(secret[fields["secret"]], login, date, body.encode("utf-8"))
+        headers.update({"X-Date": date, "X-Login": login, "Authorization": authorization})
+    return _post(stack.base_url + route.fill(partner.name), body, headers)
+
+
+def _any(partner: PartnerExample) -> bool:
+    return True
+
+
+MakeExample = Callable[[LocalStack, Route, PartnerExample], str]
+
+#: (method, action) -> (which partners the example can use, how it is made)
+_EXAMPLES: dict[tuple[str, str], tuple[Callable[[PartnerExample], bool], MakeExample]] = {
+    ("POST", "encrypt"): (_any, _encrypt),
+    ("POST", "decrypt"): (lambda p: p.profile.protection.symmetric, _decrypt),
+    ("POST", "sign"): (lambda p: p.profile.signing is not None, _sign),
+    ("POST", "webhooks"): (lambda p: p.profile.webhook is not None, _webhook),
+    ("POST", "forward"): (_any, _forward),
+    ("GET", "forward"): (_any, _status),
+}
+
+
+def _compact(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"))
 
 
 def _post(url: str, body: str, headers: dict[str, str] | None = None) -> str:

@@ -1,59 +1,63 @@
-"""``make demo``: one realistic flow per partner through the local stack, checked by the partner's sandbox.
+"""``make demo``: one realistic flow per partner profile through the local stack, checked independently.
 
-Flows (every call goes through the local API, as an internal service would make it):
+Every flow goes through the local API, as an internal service would call it, and takes its data and its labels
+from the partner's profile (``layers/crypto/sealgate/partners/profiles/<partner>.json``): a partner added as a
+profile gets its rows without code here, as long as the local stack has a sandbox for it.
 
-- Infosimples: ``POST /v1/encrypt/infosimples`` (parameters -> ``enc_`` parameters and MD5 receipts), then
-  ``POST /v1/forward/infosimples``; the sandbox decrypts with ``aes-bridge`` and its receipts must equal the
-  ones the encrypt call returned.
-- Netcore: ``POST /v1/forward/netcore`` of an event list; the sandbox checks the bearer token and decrypts
-  ``encryptedRequest`` with its static key and IV.
-- PayKun: ``POST /v1/forward/paykun`` of a payment; the sandbox checks the MAC and opens the envelope.
-- dLocal: ``POST /v1/sign/dlocal`` for a refund the caller sends itself (the sandbox verifies the signature);
-  ``POST /v1/forward/dlocal`` of a card payment (signature verified, card JWE opened with dLocal's private key);
-  then the sandbox's signed notification to ``POST /v1/webhooks/dlocal`` must be accepted and found on the
-  inbound queue, and a forged one refused (401).
+- **forward**, one per profile: ``POST /v1/encrypt/{partner}`` then ``POST /v1/forward/{partner}`` of the
+  profile's ``example`` (payload and operation). The partner's sandbox checks the signature or credentials and
+  opens what the gateway protected; it must have opened exactly the fields the profile's layout protects, and
+  where the encrypt answer gives MD5 receipts (Infosimples) they must equal the sandbox's.
+- **sign**, one per profile whose signer has an independent check below (:data:`SIGNATURE_CHECKS`; dLocal's
+  ``dlocal-v2``): ``POST /v1/sign/{partner}`` for the exact body of the example's protected payload. The
+  derived signature must equal one computed here with Python's ``hmac`` and the stack's throwaway secret; the
+  answer must carry no stored credential (compared with every value of the secret) and must name the
+  credential headers the gateway attaches itself in ``attached_by_gateway``. Nothing is sent to the partner:
+  without those credentials a caller cannot, by design.
+- **webhook**, one per profile with a webhook whose sandbox sends notifications (dLocal): the example
+  notification, signed by the sandbox, must be accepted and found on the inbound queue (it is left there), and
+  a forged one refused (401).
 
 A forward counts as delivered when ``GET`` on its outcome says ``delivered``; its latency runs from the
-``POST`` to that answer (queue, poller, encryption, HTTPS to the sandbox). The output holds names, statuses and
-counts only: never a key, a plaintext value, a receipt, a card number or a CVV.
+``POST /v1/forward`` to that answer (queue, poller, encryption, HTTPS to the sandbox). The output holds names,
+statuses and counts only: never a key, a plaintext value, a receipt, a card number or a CVV. Every answer of the
+local API is kept in :attr:`Demo.answers` (the leak tests search them).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import http.client
 import json
-import ssl
 import time
 import uuid
 from collections import Counter
-from collections.abc import Callable
+from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
 from sealgate import metric_names
+from sealgate.partners import Profile
+from sealgate_local.aws_stack import PROFILES_DIR_VARIABLE
+from sealgate_local.generate import Example, profile_documents
 from sealgate_local.sandboxes import Verification
 from sealgate_local.stack import LocalStack
 
 WAIT_SECONDS = 30.0
 TERMINAL = frozenset({"delivered", "rejected", "dead_lettered"})
 
-# Realistic sample data (a valid-format CPF, a test card): none of it may reach the output.
-CPF = "52998224725"
-BIRTHDATE = "1990-01-15"
-CARD_NUMBER = "4111111111111111"
-CVV = "737"
-SAMPLE_VALUES = (CPF, BIRTHDATE, CARD_NUMBER, "asha.rao@example.com", "thiago@example.com")
-
 
 @dataclass(frozen=True)
 class FlowResult:
-    """One row of the demo's table; ``note`` is fixed text (a reason code at most), never a value."""
+    """One row of the demo's table; ``note`` is fixed text (names and reason codes), never a value.
+    ``delivered`` is None where nothing is sent to a partner (the sign flow)."""
 
     partner: str
     scheme: str
     route: str
-    delivered: bool
+    delivered: bool | None
     verified: bool
     latency_ms: float
     note: str = ""
@@ -61,9 +65,115 @@ class FlowResult:
 
 @dataclass(frozen=True)
 class Answer:
+    """One answer of the local API, as received (``raw``) and parsed (``body``: {} if not a JSON object)."""
+
+    method: str
+    path: str
     status: int
     body: dict[str, Any]
+    raw: str
     latency_ms: float
+
+
+@dataclass(frozen=True)
+class PartnerExample:
+    """A partner as the demo drives it: its resolved profile, the profile's JSON (the options an independent
+    check reads) and its ``example``."""
+
+    profile: Profile
+    document: Mapping[str, Any]
+    example: Example
+
+    @property
+    def name(self) -> str:
+        return self.profile.name
+
+    @property
+    def label(self) -> str:
+        """``<cipher> (<layout>)``, and ``+ <signer>`` when the partner's requests are signed."""
+        protection = self.profile.protection
+        label = f"{protection.scheme} ({protection.layout.name})"
+        signing = self.profile.signing
+        return label if signing is None else f"{label} + {signing.signer.name}"
+
+    def protected_fields(self) -> tuple[str, ...]:
+        """The names the profile's layout protects in the example (no cipher involved: the tokens are blank)."""
+        protection = self.profile.protection
+        return protection.layout.protect(
+            self.example.payload, lambda _plaintext: "", protection.layout_options
+        ).fields
+
+
+def partner_examples(stack: LocalStack) -> list[PartnerExample]:
+    """Every profile the stack serves (its own and ``SEALGATE_PROFILES_DIR``'s), with its example."""
+    resources = stack.resources
+    extra_dirs = sorted(
+        {d for f in resources.functions.values() if (d := f.environment.get(PROFILES_DIR_VARIABLE))}
+    )
+    documents = profile_documents(resources.profiles, extra_dirs)
+    return [
+        PartnerExample(profile, documents[name], Example.of(profile, documents[name]))
+        for name, profile in resources.profiles.items()
+    ]
+
+
+# --- independent checks of a signer's derived headers --------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class SignatureVerdict:
+    """What an independent check concluded: ``problem`` (None: the signature is right), the secret fields the
+    derived headers may show (an account login) and the headers only the gateway may attach."""
+
+    problem: str | None
+    shown_fields: frozenset[str]
+    attached_by_gateway: frozenset[str]
+
+
+SignatureCheck = Callable[[Mapping[str, Any], Mapping[str, str], Mapping[str, str], bytes], SignatureVerdict]
+
+
+def dlocal_v2_check(
+    signing: Mapping[str, Any], secret: Mapping[str, str], headers: Mapping[str, str], body: bytes
+) -> SignatureVerdict:
+    """dLocal's published V2-HMAC-SHA256, written again from its documentation:
+    ``Authorization: V2-HMAC-SHA256, Signature: hex(HMAC-SHA256(secret_key, X-Login + X-Date + body))``.
+    ``signing`` is the profile's ``signing`` section (which secret fields hold the login and the key)."""
+    login = secret[signing["login"]]
+    date = headers.get("X-Date", "")
+    mac = hmac.new(
+        secret[signing["secret"]].encode("utf-8"), login.encode() + date.encode() + body, hashlib.sha256
+    )
+    expected = f"V2-HMAC-SHA256, Signature: {mac.hexdigest()}"
+    problem: str | None = None
+    if headers.get("X-Login") != login:
+        problem = "X-Login is not the account's login"
+    elif not date:
+        problem = "no X-Date"
+    elif not hmac.compare_digest(headers.get("Authorization", "").encode(), expected.encode()):
+        problem = "signature differs from an independent HMAC"
+    return SignatureVerdict(problem, frozenset({signing["login"]}), frozenset({"X-Trans-Key"}))
+
+
+#: signer name -> its independent check; a profile whose signer is here gets a sign row.
+SIGNATURE_CHECKS: dict[str, SignatureCheck] = {"dlocal-v2": dlocal_v2_check}
+
+
+@runtime_checkable
+class Notifier(Protocol):
+    """A sandbox that sends its partner's signed notifications (dLocal's)."""
+
+    def notify(
+        self,
+        webhook_url: str,
+        payload: dict[str, Any],
+        *,
+        date: str | None = None,
+        secret: str | None = None,
+    ) -> tuple[int, dict[str, Any]]: ...
+
+
+# --- the flows ----------------------------------------------------------------------------------------------
 
 
 class Demo:
@@ -71,154 +181,127 @@ class Demo:
 
     def __init__(self, stack: LocalStack) -> None:
         self.stack = stack
+        self.examples = partner_examples(stack)
+        self.answers: list[Answer] = []
         url = urlsplit(stack.base_url)
         self._host, self._port, self._prefix = url.hostname or "127.0.0.1", url.port, url.path
 
     def run(self) -> list[FlowResult]:
-        flows: list[Callable[[], FlowResult]] = [
-            self.infosimples,
-            self.netcore,
-            self.paykun,
-            self.dlocal_sign,
-            self.dlocal_forward,
-            self.dlocal_webhook,
+        """Every flow the profiles call for: forwards first, then signatures, then webhooks."""
+        results = [self.forward_flow(p) for p in self.examples]
+        results += [
+            self.sign_flow(p, SIGNATURE_CHECKS[p.profile.signing.signer.name])
+            for p in self.examples
+            if p.profile.signing is not None and p.profile.signing.signer.name in SIGNATURE_CHECKS
         ]
-        return [flow() for flow in flows]
+        results += [self.webhook_flow(p) for p in self.examples if p.profile.webhook is not None]
+        return results
 
-    # --- flows ----------------------------------------------------------------------------------------------
-
-    def infosimples(self) -> FlowResult:
-        params = {"cpf": CPF, "birthdate": BIRTHDATE}
-        encrypted = self.call("POST", "/v1/encrypt/infosimples", {"payload": params})
+    def forward_flow(self, partner: PartnerExample) -> FlowResult:
+        """Encrypt, then forward the example; the sandbox must open what the layout protects."""
+        name, example = partner.name, partner.example
+        route = f"POST /v1/encrypt + /v1/forward/{name}"
+        if name not in self.stack.sandboxes.urls:
+            # Without a sandbox the forward function would reach the partner's real base URL.
+            return _failed(name, partner.label, route, "no sandbox for this partner: not forwarded")
+        encrypted = self.call("POST", f"/v1/encrypt/{name}", {"payload": example.payload})
         if encrypted.status != 200:
-            return _failed(
-                "infosimples", "infosimples-params", "/v1/encrypt", f"encrypt answered {encrypted.status}"
-            )
-        receipts = encrypted.body.get("receipts") or {}
-        forwarded = self.forward("infosimples", "receita-federal/cpf", params)
+            return _failed(name, partner.label, route, f"encrypt answered {encrypted.status}")
+        forwarded = self.forward(name, example.operation, example.payload)
         verification = forwarded.verification
-        same = verification is not None and verification.md5s == receipts and set(receipts) == set(params)
-        if forwarded.verified and not same:
-            forwarded = Forwarded(forwarded.delivered, None, forwarded.latency_ms, "MD5 receipts differ")
-        return forwarded.row(
-            "infosimples", "infosimples-params", "POST /v1/encrypt + /v1/forward", "MD5 receipts match"
-        )
+        fields = partner.protected_fields()
+        checked = [f"opened {', '.join(fields)}"]
+        problem: str | None = None
+        if verification is not None and set(verification.fields) != set(fields):
+            problem = "sandbox opened other fields than the layout protects"
+        receipts = encrypted.body.get("receipts")
+        if receipts is not None:
+            checked.append("MD5 receipts match")
+            if verification is not None and verification.md5s != receipts:
+                problem = problem or "MD5 receipts differ"
+        if partner.profile.signing is not None:
+            checked.append(f"{partner.profile.signing.signer.name} checked")
+        if forwarded.verified and problem is not None:
+            forwarded = Forwarded(forwarded.delivered, None, forwarded.latency_ms, problem)
+        return forwarded.row(name, partner.label, route, "; ".join(checked))
 
-    def netcore(self) -> FlowResult:
-        events = [
-            {
-                "asset_id": "local-demo-asset",
-                "activity_name": "form_submitted",
-                "timestamp": "2025-11-22T08:41:10Z",
-                "identity": "9999911111",
-                "activity_source": "web",
-                "activity_params": {"user_name": "Mahesh", "reason": "demo", "day": "Saturday"},
-            }
-        ]
-        forwarded = self.forward("netcore", "activity", events)
-        return forwarded.row(
-            "netcore", "aes-cbc-static", "POST /v1/forward/netcore", "token checked, body decrypted"
-        )
-
-    def paykun(self) -> FlowResult:
-        payment = {
-            "order_id": f"ORD-{uuid.uuid4().hex[:10]}",
-            "amount": "499.00",
-            "currency": "INR",
-            "product_name": "Annual plan",
-            "customer": {"name": "Asha Rao", "email": "asha.rao@example.com", "mobile": "9999911111"},
-        }
-        forwarded = self.forward("paykun", "payment", payment)
-        return forwarded.row(
-            "paykun", "laravel-cbc", "POST /v1/forward/paykun", "MAC checked, envelope opened"
-        )
-
-    def dlocal_sign(self) -> FlowResult:
-        """The caller asks for the headers, then sends the refund to dLocal (the sandbox) itself."""
-        body = json.dumps(
-            {"payment_id": f"D-4-{uuid.uuid4()}", "amount": 20.0, "currency": "BRL"}, separators=(",", ":")
-        )
+    def sign_flow(self, partner: PartnerExample, check: SignatureCheck) -> FlowResult:
+        """``/v1/sign`` for the exact body of the protected example, checked without Sealgate's code."""
+        name, signing = partner.name, partner.profile.signing
+        assert signing is not None
+        label = f"{signing.signer.name} (signature)"
+        route = f"POST /v1/sign/{name}"
+        encrypted = self.call("POST", f"/v1/encrypt/{name}", {"payload": partner.example.payload})
+        if encrypted.status != 200:
+            return _failed(name, label, route, f"encrypt answered {encrypted.status}")
+        body = json.dumps(encrypted.body.get("payload"), separators=(",", ":"))
         key = str(uuid.uuid4())
-        started = time.perf_counter()
-        signed = self.call("POST", "/v1/sign/dlocal", {"body": body, "idempotency_key": key})
+        signed = self.call("POST", f"/v1/sign/{name}", {"body": body, "idempotency_key": key})
         if signed.status != 200:
-            return _failed("dlocal", "dlocal-v2 signature", "/v1/sign", f"sign answered {signed.status}")
-        headers = {**signed.body.get("headers", {}), "Content-Type": "application/json"}
-        sandbox = self.stack.sandboxes["dlocal"]
-        status = _https_post(
-            sandbox.url + "refunds", headers, body.encode("utf-8"), self.stack.sandboxes.ca_bundle
+            return _failed(name, label, route, f"sign answered {signed.status}")
+        headers = signed.body.get("headers")
+        headers = {str(k): str(v) for k, v in headers.items()} if isinstance(headers, dict) else {}
+        secret = self.stack.resources.secrets[name].value
+        verdict = check(partner.document["signing"], secret, headers, body.encode("utf-8"))
+        texts = list(_strings(signed.body))
+        returned = sorted(
+            field_name
+            for field_name, value in secret.items()
+            if field_name not in verdict.shown_fields and any(value in text for text in texts)
         )
-        latency = (time.perf_counter() - started) * 1000
-        verification = _verification(self.stack, "dlocal", key)
-        verified = status == 200 and verification is not None and verification.ok
-        note = "signature verified" if verified else _reason(verification, status)
-        return FlowResult(
-            "dlocal", "dlocal-v2 signature", "POST /v1/sign/dlocal", status == 200, verified, latency, note
-        )
+        named = signed.body.get("attached_by_gateway")
+        missing = sorted(verdict.attached_by_gateway - set(named if isinstance(named, list) else []))
+        if verdict.problem is not None:
+            note = verdict.problem
+        elif returned:
+            note = f"stored credential returned: {', '.join(returned)}"
+        elif missing:
+            note = f"attached_by_gateway does not name {', '.join(missing)}"
+        elif headers.get(partner.profile.idempotency_header) != key:
+            note = f"no {partner.profile.idempotency_header}"
+        else:
+            note = (
+                "independent HMAC matches; no stored credential returned; "
+                f"{', '.join(sorted(verdict.attached_by_gateway))} attached by the gateway"
+            )
+            return FlowResult(name, label, route, None, True, signed.latency_ms, note)
+        return FlowResult(name, label, route, None, False, signed.latency_ms, note)
 
-    def dlocal_forward(self) -> FlowResult:
-        payment = {
-            "amount": 120.0,
-            "currency": "BRL",
-            "country": "BR",
-            "payment_method_id": "CARD",
-            "payment_method_flow": "DIRECT",
-            "payer": {"name": "Thiago Gabriel", "email": "thiago@example.com", "document": CPF},
-            "card": {
-                "holder_name": "Thiago Gabriel",
-                "expiration_month": 10,
-                "expiration_year": 2040,
-                "number": CARD_NUMBER,
-                "cvv": CVV,
-            },
-            "order_id": f"ORD-{uuid.uuid4().hex[:10]}",
-        }
-        forwarded = self.forward("dlocal", "payments", payment)
-        verification = forwarded.verification
-        card_opened = verification is not None and set(verification.fields) == {"card.number", "card.cvv"}
-        if forwarded.verified and not card_opened:
-            forwarded = Forwarded(forwarded.delivered, None, forwarded.latency_ms, "card JWE not opened")
-        return forwarded.row(
-            "dlocal", "jwe-card + dlocal-v2", "POST /v1/forward/dlocal", "signature verified, card JWE opened"
-        )
-
-    def dlocal_webhook(self) -> FlowResult:
-        """dLocal's signed notification is accepted and queued; a forged one is refused."""
-        notification_id = f"D-4-{uuid.uuid4()}"
-        payload = {
-            "id": notification_id,
-            "amount": 120.0,
-            "status": "PAID",
-            "status_detail": "The payment was paid.",
-            "currency": "BRL",
-            "country": "BR",
-            "payment_method_type": "CARD",
-            "order_id": f"ORD-{uuid.uuid4().hex[:10]}",
-        }
-        url = self.stack.base_url + "/v1/webhooks/dlocal"
-        dlocal = self.stack.sandboxes.dlocal
+    def webhook_flow(self, partner: PartnerExample) -> FlowResult:
+        """The partner's signed notification is accepted and queued; a forged one is refused."""
+        name, webhook = partner.name, partner.profile.webhook
+        assert webhook is not None
+        label = f"{webhook.verifier.name} (webhook)"
+        route = f"POST /v1/webhooks/{name}"
+        body = partner.example.webhook_body
+        sandbox = self._notifier(name)
+        if sandbox is None or not isinstance(body, dict):
+            return _failed(name, label, route, "no sandbox that sends this partner's notifications")
+        identifying = getattr(webhook.options, "dedupe_fields", ())
+        notification = {**body, **_fresh_identity(body, identifying)}
+        url = self.stack.base_url + f"/v1/webhooks/{name}"
         started = time.perf_counter()
-        status, _answer = dlocal.notify(url, payload)
+        status, answer = sandbox.notify(url, notification)
         latency = (time.perf_counter() - started) * 1000
-        queued = status == 200 and self._take_inbound(notification_id)
-        forged, _ = dlocal.notify(
-            url, {**payload, "id": f"D-4-{uuid.uuid4()}"}, secret="forged-" + uuid.uuid4().hex
-        )
-        verified = queued and forged == 401
+        self._keep("POST", f"/v1/webhooks/{name}", status, answer, latency)
+        queued = status == 200 and self._on_inbound_queue(notification)
+        forged = {**body, **_fresh_identity(body, identifying)}
+        forged_status, forged_answer = sandbox.notify(url, forged, secret="forged-" + uuid.uuid4().hex)
+        self._keep("POST", f"/v1/webhooks/{name}", forged_status, forged_answer, 0.0)
+        verified = queued and forged_status == 401
         if verified:
             note = "accepted, on the inbound queue; forged one refused"
         elif not queued:
             note = f"webhook answered {status}" if status != 200 else "not on the inbound queue"
         else:
-            note = f"forged notification answered {forged}"
-        return FlowResult(
-            "dlocal", "dlocal-v2 webhook", "POST /v1/webhooks/dlocal", queued, verified, latency, note
-        )
+            note = f"forged notification answered {forged_status}"
+        return FlowResult(name, label, route, queued, verified, latency, note)
 
     # --- helpers --------------------------------------------------------------------------------------------
 
     def call(self, method: str, path: str, body: Any = None) -> Answer:
-        """One request to the local API (``path`` without the stage)."""
+        """One request to the local API (``path`` without the stage); the answer is also kept in
+        :attr:`answers`."""
         data = None if body is None else json.dumps(body).encode("utf-8")
         headers = {"Content-Type": "application/json"} if data is not None else {}
         connection = http.client.HTTPConnection(self._host, self._port, timeout=WAIT_SECONDS)
@@ -230,11 +313,16 @@ class Demo:
         finally:
             connection.close()
         latency = (time.perf_counter() - started) * 1000
+        text = raw.decode("utf-8", "replace")
         try:
-            parsed = json.loads(raw) if raw else {}
+            parsed = json.loads(text) if text else {}
         except ValueError:
             parsed = {}
-        return Answer(response.status, parsed if isinstance(parsed, dict) else {}, latency)
+        answer = Answer(
+            method, path, response.status, parsed if isinstance(parsed, dict) else {}, text, latency
+        )
+        self.answers.append(answer)
+        return answer
 
     def forward(self, partner: str, operation: str, payload: Any) -> Forwarded:
         """Enqueue, then follow the outcome until it is final (or :data:`WAIT_SECONDS` pass)."""
@@ -267,23 +355,34 @@ class Demo:
         route = next(r for r in self.stack.routes if r.function == "forward" and r.method == "GET")
         return route.fill(partner, outcome_id)
 
-    def _take_inbound(self, notification_id: str) -> bool:
-        """Find the notification on the inbound queue (and consume it, as the internal consumer would)."""
+    def _notifier(self, partner: str) -> Notifier | None:
+        """The partner's sandbox if it sends notifications."""
+        if partner not in self.stack.sandboxes.urls:
+            return None
+        sandbox = self.stack.sandboxes[partner]
+        return sandbox if isinstance(sandbox, Notifier) else None
+
+    def _keep(self, method: str, path: str, status: int, body: dict[str, Any], latency_ms: float) -> None:
+        """Keep an answer the local API gave to someone else (a sandbox's notification)."""
+        self.answers.append(Answer(method, path, status, body, json.dumps(body), latency_ms))
+
+    def _on_inbound_queue(self, notification: Mapping[str, Any]) -> bool:
+        """Whether the notification is on the inbound queue. It is left there (visible again at once), as the
+        internal consumer's to take."""
         clients = self.stack.clients
         assert clients is not None
         queue_url = self.stack.resources.queue_url("InboundQueue")
         deadline = time.monotonic() + 5.0
         while time.monotonic() < deadline:
             messages = clients.sqs.receive_message(
-                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=5
+                QueueUrl=queue_url, MaxNumberOfMessages=10, WaitTimeSeconds=1, VisibilityTimeout=0
             ).get("Messages", [])
             for message in messages:
                 try:
-                    notification = json.loads(json.loads(message.get("Body", "{}")).get("body", "{}"))
+                    queued = json.loads(json.loads(message.get("Body", "{}")).get("body", "{}"))
                 except (ValueError, AttributeError):
                     continue
-                if isinstance(notification, dict) and notification.get("id") == notification_id:
-                    clients.sqs.delete_message(QueueUrl=queue_url, ReceiptHandle=message["ReceiptHandle"])
+                if queued == notification:
                     return True
         return False
 
@@ -301,8 +400,29 @@ class Forwarded:
 
     def row(self, partner: str, scheme: str, route: str, checked: str) -> FlowResult:
         """The table row: ``checked`` says what the sandbox verified; a failure says why instead."""
-        note = checked if self.verified else self.note or _reason(self.verification, None)
+        note = checked if self.verified else self.note or _reason(self.verification)
         return FlowResult(partner, scheme, route, self.delivered, self.verified, self.latency_ms, note)
+
+
+def _fresh_identity(body: Mapping[str, Any], dedupe_fields: tuple[str, ...]) -> dict[str, Any]:
+    """A new value for the first field that identifies a notification, so that each run's is a new one."""
+    for name in dedupe_fields:
+        if isinstance(body.get(name), str):
+            return {name: f"{body[name]}-{uuid.uuid4().hex[:12]}"}
+    return {}
+
+
+def _strings(value: Any) -> Iterator[str]:
+    """Every string in a parsed JSON value, keys included."""
+    if isinstance(value, str):
+        yield value
+    elif isinstance(value, dict):
+        for key, item in value.items():
+            yield str(key)
+            yield from _strings(item)
+    elif isinstance(value, list):
+        for item in value:
+            yield from _strings(item)
 
 
 def _verification(stack: LocalStack, partner: str, idempotency_key: str) -> Verification | None:
@@ -311,30 +431,12 @@ def _verification(stack: LocalStack, partner: str, idempotency_key: str) -> Veri
     return found[-1] if found else None
 
 
-def _reason(verification: Verification | None, status: int | None) -> str:
-    if verification is not None:
-        return f"sandbox: {verification.reason}"
-    return f"sandbox answered {status}" if status is not None else "sandbox received nothing"
+def _reason(verification: Verification | None) -> str:
+    return "sandbox received nothing" if verification is None else f"sandbox: {verification.reason}"
 
 
 def _failed(partner: str, scheme: str, route: str, note: str) -> FlowResult:
     return FlowResult(partner, scheme, route, False, False, 0.0, note)
-
-
-def _https_post(url: str, headers: dict[str, str], body: bytes, ca_bundle: str) -> int:
-    """POST over HTTPS trusting only ``ca_bundle``; the status."""
-    parts = urlsplit(url)
-    context = ssl.create_default_context(cafile=ca_bundle)
-    connection = http.client.HTTPSConnection(
-        parts.hostname or "", parts.port, timeout=WAIT_SECONDS, context=context
-    )
-    try:
-        connection.request("POST", parts.path, body=body, headers=headers)
-        response = connection.getresponse()
-        response.read()
-        return response.status
-    finally:
-        connection.close()
 
 
 # --- output -------------------------------------------------------------------------------------------------
@@ -348,7 +450,7 @@ def table(results: list[FlowResult]) -> str:
             r.partner,
             r.scheme,
             r.route,
-            "yes" if r.delivered else "NO",
+            "-" if r.delivered is None else "yes" if r.delivered else "NO",
             "yes" if r.verified else "NO",
             f"{r.latency_ms:.0f}",
             r.note,
@@ -419,12 +521,13 @@ def main(*, built: bool = False, echo: Callable[[str, str], None] | None = None)
         print()
         print(table(results))
         print(
-            "verified: the partner's sandbox decrypted and checked what the gateway sent "
-            "(webhook: the gateway checked the sandbox's signature)"
+            "verified: forward: the partner's sandbox checked and opened what the gateway sent; "
+            "signature: an independent HMAC matched and no stored credential came back; "
+            "webhook: the gateway checked the sandbox's signature"
         )
         print()
         print(summary(stack))
     ok = all(r.verified for r in results)
     print()
-    print("All flows verified by the partner sandboxes." if ok else "Some flows were NOT verified.")
+    print("All flows verified." if ok else "Some flows were NOT verified.")
     return 0 if ok else 1
