@@ -14,30 +14,53 @@ goes back to the client. The base URL carries the stage like the deployed ``ApiU
 
 IAM (SigV4) is stood in for: an IAM route's caller is marked as :data:`LOCAL_CALLER` (no signature is asked
 for, so plain ``curl`` works); a public route (``Auth: {Authorizer: NONE}``, the partners' webhooks) gets no
-caller at all. A path no route matches is ``404 {"code": "not_found"}``; a function that raised is ``502``
-and one that timed out ``504``, as API Gateway answers.
+caller at all.
+
+What API Gateway answers itself is answered from the API's ``GatewayResponses`` in the template (read by
+:func:`gateway_responses_from_template`, never restated here), so a client sees the same
+``{"code", "message"}`` locally and deployed: a path no route matches is ``RESOURCE_NOT_FOUND`` (404;
+deployed, API Gateway answers an unknown path of an IAM-authorized API with ``MISSING_AUTHENTICATION_TOKEN``,
+403), a body over 10 MiB ``REQUEST_TOO_LARGE`` (413), a function that timed out ``INTEGRATION_TIMEOUT`` (504),
+one that raised or gave a malformed answer ``DEFAULT_5XX`` (502), an unreadable ``Content-Length``
+``DEFAULT_4XX`` (400).
+
+Connections are kept alive (HTTP/1.1) with ``TCP_NODELAY``, and the listen backlog is :data:`LISTEN_BACKLOG`,
+so that timings measured through the local API are the functions' own.
 """
 
 from __future__ import annotations
 
 import base64
-import json
+import functools
 import re
+import socket
 import threading
 import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
-from typing import Any
+from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sealgate_local.aws_stack import load_template
 from sealgate_local.lifecycle import Service
 from sealgate_local.worker import Invocation, WorkerFailed
 
 LOCAL_USER = "local-developer"
 LOCAL_ACCESS_KEY = "AKIALOCALDEVELOPER00"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
+#: socketserver's default (5) drops the SYN of a sixth connection arriving while the accepting thread is busy,
+#: and the client resends it only after a second: a burst of parallel clients would measure that second.
+LISTEN_BACKLOG = 128
+
+# The gateway responses the local API answers with itself, and the status each has when it sets none.
+NO_ROUTE = "RESOURCE_NOT_FOUND"
+TOO_LARGE = "REQUEST_TOO_LARGE"
+TIMED_OUT = "INTEGRATION_TIMEOUT"
+BAD_REQUEST = "DEFAULT_4XX"
+FUNCTION_FAILED = "DEFAULT_5XX"
+OWN_ANSWERS: Final = {NO_ROUTE: 404, TOO_LARGE: 413, TIMED_OUT: 504, BAD_REQUEST: 400, FUNCTION_FAILED: 502}
 
 Invoke = Callable[[str, Mapping[str, Any], str], Invocation]  # (function, event, request id) -> invocation
 
@@ -80,6 +103,50 @@ class Route:
         return literal, int(self.method != "ANY")
 
 
+@dataclass(frozen=True)
+class GatewayResponse:
+    """One of API Gateway's own answers, as one entry of an API's ``GatewayResponses`` configures it."""
+
+    status: int | None  # None: the status of the refusal it answers (DEFAULT_4XX, DEFAULT_5XX)
+    headers: tuple[tuple[str, str], ...]
+    body: bytes
+
+
+def gateway_responses_from_template(template: Mapping[str, Any]) -> dict[str, GatewayResponse]:
+    """The ``GatewayResponses`` of the template's ``AWS::Serverless::Api`` by response type.
+
+    Only static header values (``"'no-store'"``, quoted as API Gateway wants them) and the
+    ``application/json`` template are read; a header mapped from the request is refused, since it would echo
+    the request back.
+    """
+    found: dict[str, GatewayResponse] = {}
+    for resource in (template.get("Resources") or {}).values():
+        if resource.get("Type") != "AWS::Serverless::Api":
+            continue
+        configured = (resource.get("Properties") or {}).get("GatewayResponses") or {}
+        for kind, entry in configured.items():
+            headers = []
+            for name, value in ((entry.get("ResponseParameters") or {}).get("Headers") or {}).items():
+                text = str(value)
+                if len(text) < 2 or not (text.startswith("'") and text.endswith("'")):
+                    raise ValueError(f"gateway response {kind}: header {name} is not a static value")
+                headers.append((str(name), text[1:-1]))
+            body = (entry.get("ResponseTemplates") or {}).get("application/json")
+            if not isinstance(body, str):
+                raise ValueError(f"gateway response {kind} has no application/json template")
+            headers.append(("Content-Type", "application/json"))
+            status = entry.get("StatusCode")
+            found[str(kind)] = GatewayResponse(
+                status=None if status is None else int(status), headers=tuple(headers), body=body.encode()
+            )
+    return found
+
+
+@functools.cache
+def _project_gateway_responses() -> dict[str, GatewayResponse]:
+    return gateway_responses_from_template(load_template())
+
+
 def routes_from_template(template: Mapping[str, Any], function_names: Mapping[str, str]) -> list[Route]:
     """The ``Api`` events of every function; ``function_names`` maps logical ids to the names used to invoke."""
     resources = template.get("Resources") or {}
@@ -108,15 +175,47 @@ def routes_from_template(template: Mapping[str, Any], function_names: Mapping[st
     return sorted(routes, key=lambda r: r.specificity, reverse=True)
 
 
-class ApiServer(Service):
-    """The local API on ``http://127.0.0.1:<port>/<stage>/``; ``start()`` / ``stop()`` or a context manager."""
+class HttpServer(ThreadingHTTPServer):
+    """The HTTP server under the local API: one thread per connection, :data:`LISTEN_BACKLOG`, and
+    ``TCP_NODELAY`` on every accepted connection."""
 
-    def __init__(self, routes: list[Route], invoke: Invoke, *, stage: str, account_id: str) -> None:
+    daemon_threads = True
+    request_queue_size = LISTEN_BACKLOG
+
+    def get_request(self) -> tuple[socket.socket, Any]:
+        connection, address = super().get_request()
+        # An answer leaves in two writes (headers, then body). With Nagle's algorithm the body waits for the
+        # ACK of the headers, which the client delays by ~40 ms: 40 ms more on every keep-alive request.
+        connection.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        return connection, address
+
+
+class ApiServer(Service):
+    """The local API on ``http://127.0.0.1:<port>/<stage>/``; ``start()`` / ``stop()`` or a context manager.
+
+    ``gateway_responses`` are API Gateway's own answers (:func:`gateway_responses_from_template`), by default
+    those of the project's ``template.yaml``.
+    """
+
+    def __init__(
+        self,
+        routes: list[Route],
+        invoke: Invoke,
+        *,
+        stage: str,
+        account_id: str,
+        gateway_responses: Mapping[str, GatewayResponse] | None = None,
+    ) -> None:
         self.routes = routes
         self.stage = stage
         self.account_id = account_id
+        self.gateway_responses = (
+            _project_gateway_responses() if gateway_responses is None else gateway_responses
+        )
+        for kind in OWN_ANSWERS:
+            self.refusal(kind)  # a missing one is refused now, not on the first request that needs it
         self._invoke = invoke
-        self._server: ThreadingHTTPServer | None = None
+        self._server: HttpServer | None = None
         self._thread: threading.Thread | None = None
 
     @property
@@ -137,8 +236,7 @@ class ApiServer(Service):
         class Handler(_Handler):
             api = owner
 
-        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self._server.daemon_threads = True
+        self._server = HttpServer(("127.0.0.1", 0), Handler)
         self._thread = threading.Thread(target=self._server.serve_forever, name="local-api", daemon=True)
         self._thread.start()
         return self
@@ -149,6 +247,18 @@ class ApiServer(Service):
             self._server.server_close()
             self._thread.join()
         self._server = self._thread = None
+
+    def refusal(
+        self, kind: str, headers: list[tuple[str, str]] | None = None
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """API Gateway's own answer ``kind`` (one of :data:`OWN_ANSWERS`): the gateway response configured for
+        it, else ``DEFAULT_4XX`` or ``DEFAULT_5XX`` by its status, as API Gateway falls back."""
+        status = OWN_ANSWERS[kind]
+        fallback = FUNCTION_FAILED if status >= 500 else BAD_REQUEST
+        response = self.gateway_responses.get(kind) or self.gateway_responses.get(fallback)
+        if response is None:
+            raise ValueError(f"the API configures no gateway response for {kind} or {fallback}")
+        return response.status or status, [*(headers or []), *response.headers], response.body
 
     def match(self, method: str, path: str) -> tuple[Route, dict[str, str]] | None:
         """The route for ``method path`` (a path without the stage) and its path parameters."""
@@ -253,7 +363,7 @@ class ApiServer(Service):
         path = url.path[len(prefix) :] if url.path.startswith(prefix + "/") else None
         found = None if path is None else self.match(method, path)
         if found is None or path is None:
-            return _json(404, {"code": "not_found", "message": "no such route"}, base)
+            return self.refusal(NO_ROUTE, base)
         route, parameters = found
         event = self.event(
             route,
@@ -269,12 +379,12 @@ class ApiServer(Service):
         try:
             invocation = self._invoke(route.function, event, request_id)
         except WorkerFailed:  # the function could not start (its init raised): Lambda's 502 as well
-            return _json(502, {"message": "Internal server error"}, base)
+            return self.refusal(FUNCTION_FAILED, base)
         if invocation.timed_out:
-            return _json(504, {"message": "Endpoint request timed out"}, base)
+            return self.refusal(TIMED_OUT, base)
         answer = invocation.result
         if not invocation.ok or not isinstance(answer, dict) or "statusCode" not in answer:
-            return _json(502, {"message": "Internal server error"}, base)
+            return self.refusal(FUNCTION_FAILED, base)
         out = list(base)
         for name, value in (answer.get("headers") or {}).items():
             out.append((str(name), str(value)))
@@ -284,12 +394,6 @@ class ApiServer(Service):
         raw = answer.get("body") or ""
         payload = base64.b64decode(raw) if answer.get("isBase64Encoded") else str(raw).encode("utf-8")
         return int(answer["statusCode"]), out, payload
-
-
-def _json(
-    status: int, body: Mapping[str, Any], headers: list[tuple[str, str]]
-) -> tuple[int, list[tuple[str, str]], bytes]:
-    return status, [*headers, ("Content-Type", "application/json")], json.dumps(body).encode("utf-8")
 
 
 class _Handler(BaseHTTPRequestHandler):
@@ -305,10 +409,10 @@ class _Handler(BaseHTTPRequestHandler):
         except ValueError:
             length = -1
         if length < 0:
-            status, headers, body = _json(400, {"message": "Bad Content-Length"}, [])
+            status, headers, body = self.api.refusal(BAD_REQUEST)
             self.close_connection = True
         elif length > MAX_BODY_BYTES:
-            status, headers, body = _json(413, {"message": "Request Too Long"}, [])
+            status, headers, body = self.api.refusal(TOO_LARGE)
             self.close_connection = True
         else:
             data = self.rfile.read(length) if length > 0 else b""

@@ -221,6 +221,12 @@ REFUSALS: dict[str, tuple[str, dict[str, Any], int, str]] = {
     "body is not JSON": ("encrypt-paykun", {"body": '{"payload": {"order_id": '}, 400, "bad_json"),
     "body is a JSON list": ("encrypt-paykun", {"body": "[1, 2]"}, 400, "bad_json"),
     "body is empty": ("encrypt-paykun", {"body": None}, 400, "bad_json"),
+    "body names a key twice": (  # readers disagree on which value wins: refused, neither value echoed
+        "encrypt-netcore",
+        {"body": '{"payload": {"mobile": "9999911111"}, "payload": {"mobile": "9999911111", "x": 1}}'},
+        400,
+        "bad_json",
+    ),
     "payload missing": ("encrypt-netcore", {"body": {"events": []}}, 400, "bad_input"),
     "infosimples params not an object": (
         "encrypt-infosimples",

@@ -4,6 +4,7 @@ routes, events; and that its secret policies and events/ follow from the partner
 from __future__ import annotations
 
 import ast
+import http.client
 import json
 import re
 import tomllib
@@ -15,8 +16,13 @@ from typing import Any
 import pytest
 
 from sealgate import metric_names
+from sealgate.errors import PayloadTooLarge
+from sealgate.http_api import not_found_response
 from sealgate.partners import Profile, load_profiles, served_by
 from sealgate_local import generate
+from sealgate_local.api_server import MAX_BODY_BYTES, ApiServer, routes_from_template
+from sealgate_local.aws_stack import load_template
+from sealgate_local.worker import Invocation
 from tests.template.conftest import ROOT, TEMPLATE, Template
 
 LAYER_SOURCE = ROOT / "layers" / "crypto"
@@ -573,6 +579,147 @@ def test_no_two_path_variables_share_a_level(cfn: Template) -> None:
                 variables["/".join(parts[:depth])].add(part)
     for parent, names in variables.items():
         assert len(names) == 1, f"/{parent} has sibling path variables {sorted(names)}"
+
+
+# --- API Gateway's own answers (gateway responses) ---
+
+# The client contract: a code, once published, does not change. Statuses are API Gateway's own for each type.
+GATEWAY_RESPONSES = {
+    # type: (status, code)
+    "DEFAULT_4XX": (None, "request_refused"),
+    "DEFAULT_5XX": (None, "gateway_error"),
+    "ACCESS_DENIED": ("403", "access_denied"),
+    "UNAUTHORIZED": ("401", "unauthorized"),
+    "MISSING_AUTHENTICATION_TOKEN": ("403", "missing_authentication"),
+    "INVALID_SIGNATURE": ("403", "invalid_signature"),
+    "EXPIRED_TOKEN": ("403", "expired_credentials"),
+    "BAD_REQUEST_BODY": ("400", "bad_request_body"),
+    "BAD_REQUEST_PARAMETERS": ("400", "bad_request_parameters"),
+    "RESOURCE_NOT_FOUND": ("404", "not_found"),
+    "REQUEST_TOO_LARGE": ("413", "payload_too_large"),
+    "UNSUPPORTED_MEDIA_TYPE": ("415", "unsupported_media_type"),
+    "THROTTLED": ("429", "throttled"),
+    "QUOTA_EXCEEDED": ("429", "quota_exceeded"),
+    "INTEGRATION_FAILURE": ("504", "integration_failure"),
+    "INTEGRATION_TIMEOUT": ("504", "timed_out"),
+}
+CODE_LITERAL = re.compile(r'(?:\bcode = |"code": )"([a-z_]+)"')  # an error class's code, a literal answer's
+LOCAL_NAMES = {"EncryptFunction": "encrypt", "SignFunction": "sign", "ForwardFunction": "forward"}
+
+
+def gateway_responses(cfn: Template) -> dict[str, dict[str, Any]]:
+    """The REST API's ``x-amazon-apigateway-gateway-responses``, as SAM writes them into its OpenAPI body."""
+    (api,) = of_type(cfn, "AWS::ApiGateway::RestApi").values()
+    responses: dict[str, dict[str, Any]] = api["Properties"]["Body"]["x-amazon-apigateway-gateway-responses"]
+    return responses
+
+
+def gateway_body(response: dict[str, Any]) -> Any:
+    return json.loads(response["responseTemplates"]["application/json"])
+
+
+def test_every_gateway_response_answers_code_and_message_as_json(cfn: Template) -> None:
+    responses = gateway_responses(cfn)
+
+    assert set(responses) == set(GATEWAY_RESPONSES)
+    for kind, response in responses.items():
+        template = response["responseTemplates"]
+        assert set(template) == {"application/json"}, kind
+        # API Gateway fills in $context / $input values: none may appear, nothing of the request is echoed.
+        assert "$" not in template["application/json"], kind
+        body = gateway_body(response)
+        assert set(body) == {"code", "message"}, kind
+        assert re.fullmatch(r"[a-z]+(_[a-z]+)*", body["code"]), kind
+        assert isinstance(body["message"], str), kind
+        assert body["message"].strip(), kind
+        assert (response.get("statusCode"), body["code"]) == GATEWAY_RESPONSES[kind]
+        assert response["responseParameters"] == {"gatewayresponse.header.Cache-Control": "'no-store'"}, kind
+
+
+def test_gateway_codes_are_unique_and_shared_with_the_functions_only_where_the_meaning_is(
+    cfn: Template,
+) -> None:
+    codes = {kind: gateway_body(response)["code"] for kind, response in gateway_responses(cfn).items()}
+    function_codes = set()
+    for source in [*(LAYER_SOURCE / "sealgate").rglob("*.py"), *(ROOT / "functions").glob("*/app.py")]:
+        function_codes |= set(CODE_LITERAL.findall(source.read_text(encoding="utf-8")))
+
+    assert len(set(codes.values())) == len(codes)
+    assert {
+        "bad_json",
+        "mac_mismatch",
+        "not_found",
+        "payload_too_large",
+    } <= function_codes  # the scan reads them
+    assert {kind for kind, code in codes.items() if code in function_codes} == {
+        "RESOURCE_NOT_FOUND",
+        "REQUEST_TOO_LARGE",
+    }
+    assert gateway_body(gateway_responses(cfn)["RESOURCE_NOT_FOUND"]) == json.loads(
+        str(not_found_response().body)
+    )
+    assert codes["REQUEST_TOO_LARGE"] == PayloadTooLarge.code
+
+
+def failing(invocation: Invocation) -> ApiServer:
+    """The local API over template.yaml's routes, every function answering ``invocation``."""
+    return ApiServer(
+        routes_from_template(load_template(), LOCAL_NAMES),
+        lambda _function, _event, _request_id: invocation,
+        stage="dev",
+        account_id="123456789012",
+    )
+
+
+def assert_answered_as(
+    cfn: Template, kind: str, status: int, headers: list[tuple[str, str]], body: bytes
+) -> None:
+    response = gateway_responses(cfn)[kind]
+    assert status == int(response.get("statusCode") or status)
+    assert json.loads(body) == gateway_body(response)
+    assert ("Content-Type", "application/json") in headers
+    assert ("Cache-Control", "no-store") in headers
+
+
+@pytest.mark.parametrize(
+    ("target", "invocation", "status", "kind"),
+    [
+        ("/dev/v1/nowhere", Invocation(ok=True, result={"statusCode": 200}), 404, "RESOURCE_NOT_FOUND"),
+        ("/dev/v1/sign/dlocal", Invocation(ok=False, error_type="TimedOut"), 504, "INTEGRATION_TIMEOUT"),
+        ("/dev/v1/sign/dlocal", Invocation(ok=False, error_type="KeyError"), 502, "DEFAULT_5XX"),
+        ("/dev/v1/sign/dlocal", Invocation(ok=True, result={"no": "statusCode"}), 502, "DEFAULT_5XX"),
+    ],
+)
+def test_the_local_api_answers_its_own_refusals_as_the_gateway_responses(
+    cfn: Template, target: str, invocation: Invocation, status: int, kind: str
+) -> None:
+    answered, headers, body = failing(invocation).handle("POST", target, [], b"{}", "127.0.0.1")
+
+    assert answered == status
+    assert_answered_as(cfn, kind, answered, headers, body)
+
+
+@pytest.mark.parametrize(
+    ("content_length", "status", "kind"),
+    [(str(MAX_BODY_BYTES + 1), 413, "REQUEST_TOO_LARGE"), ("many", 400, "DEFAULT_4XX")],
+)
+def test_the_local_api_refuses_a_body_it_will_not_read_as_the_gateway_responses(
+    cfn: Template, content_length: str, status: int, kind: str
+) -> None:
+    with failing(Invocation(ok=True, result={"statusCode": 200})) as api:
+        host, port = api.base_url.removeprefix("http://").split("/", 1)[0].split(":")
+        connection = http.client.HTTPConnection(host, int(port), timeout=5)
+        try:
+            connection.putrequest("POST", "/dev/v1/encrypt/netcore")
+            connection.putheader("Content-Length", content_length)
+            connection.endheaders()  # no body follows: the answer comes from the header alone
+            response = connection.getresponse()
+            answered, headers, body = response.status, response.getheaders(), response.read()
+        finally:
+            connection.close()
+
+    assert answered == status
+    assert_answered_as(cfn, kind, answered, headers, body)
 
 
 # --- events/ ---

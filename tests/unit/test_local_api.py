@@ -11,7 +11,13 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from sealgate_local.api_server import ApiServer, Route, routes_from_template
+from sealgate_local.api_server import (
+    ApiServer,
+    GatewayResponse,
+    Route,
+    gateway_responses_from_template,
+    routes_from_template,
+)
 from sealgate_local.aws_stack import load_template
 from sealgate_local.worker import Invocation
 
@@ -168,3 +174,65 @@ def test_fill_takes_the_last_values_for_fewer_variables() -> None:
         Route("f", "GET", "/v1/forward/{p}/{id}", public=False).fill("paykun", "abc")
         == "/v1/forward/paykun/abc"
     )
+
+
+def api_with_gateway_responses(configured: Mapping[str, Any]) -> Mapping[str, GatewayResponse]:
+    template = {
+        "Resources": {"Api": {"Type": "AWS::Serverless::Api", "Properties": {"GatewayResponses": configured}}}
+    }
+    return gateway_responses_from_template(template)
+
+
+def contract(code: str, **extra: Any) -> dict[str, Any]:
+    return {
+        "ResponseParameters": {"Headers": {"Cache-Control": "'no-store'"}},
+        "ResponseTemplates": {"application/json": json.dumps({"code": code, "message": code})},
+        **extra,
+    }
+
+
+def test_gateway_responses_are_read_with_their_static_headers_and_status() -> None:
+    read = api_with_gateway_responses(
+        {"DEFAULT_5XX": contract("e"), "THROTTLED": contract("t", StatusCode="429")}
+    )
+
+    assert read["THROTTLED"] == GatewayResponse(
+        status=429,
+        headers=(("Cache-Control", "no-store"), ("Content-Type", "application/json")),
+        body=b'{"code": "t", "message": "t"}',
+    )
+    assert read["DEFAULT_5XX"].status is None
+
+
+@pytest.mark.parametrize(
+    "entry",
+    [
+        {**contract("x"), "ResponseParameters": {"Headers": {"X-Echo": "method.request.header.X-Echo"}}},
+        {"ResponseTemplates": {"text/plain": "no"}},
+        {},
+    ],
+)
+def test_a_gateway_response_that_could_echo_the_request_or_is_not_json_is_refused(entry: Any) -> None:
+    with pytest.raises(ValueError, match="gateway response"):
+        api_with_gateway_responses({"DEFAULT_4XX": entry})
+
+
+def test_an_unconfigured_refusal_falls_back_to_default_4xx_or_5xx_with_its_own_status() -> None:
+    responses = api_with_gateway_responses({"DEFAULT_4XX": contract("four"), "DEFAULT_5XX": contract("five")})
+    server = ApiServer([], Recorder(ok()), stage="dev", account_id="1", gateway_responses=responses)
+
+    status, _, body = server.handle("GET", "/dev/anything", [], b"", "127.0.0.1")
+    assert (status, json.loads(body)["code"]) == (404, "four")
+    assert server.refusal("INTEGRATION_TIMEOUT")[::2] == (504, responses["DEFAULT_5XX"].body)
+    assert server.refusal("REQUEST_TOO_LARGE")[::2] == (413, responses["DEFAULT_4XX"].body)
+
+
+def test_the_local_api_refuses_to_start_without_the_gateway_responses_it_answers_with() -> None:
+    with pytest.raises(ValueError, match="DEFAULT_5XX"):
+        ApiServer(
+            [],
+            Recorder(ok()),
+            stage="dev",
+            account_id="1",
+            gateway_responses=api_with_gateway_responses({"DEFAULT_4XX": contract("four")}),
+        )

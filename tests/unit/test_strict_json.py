@@ -93,3 +93,38 @@ def test_error_is_a_value_error_that_does_not_hold_the_text() -> None:
         strict_json.loads(secret)
     assert "4000056655665556" not in str(caught.value)
     assert caught.value.__cause__ is None
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        '{"amount":1,"amount":100}',
+        '{"a":1,"b":2,"a":1}',  # the same value twice is still two members
+        '{"payload":{"card":{"cvv":"123","cvv":"999"}}}',
+        '[{"a":1},{"b":2,"b":3}]',
+        '{"items":[1,{"x":[{"id":"p","id":"q"}]}]}',
+        '{"a":1,"\\u0061":2}',  # equal once unescaped
+        '{"\\u00e9":1,"\u00e9":2}',
+        '{"\\ud83d\\ude00":1,"\U0001f600":2}',
+        '{"":1,"":2}',
+    ],
+)
+def test_refuses_an_object_that_names_a_key_twice(text: str) -> None:
+    with pytest.raises(StrictJsonError, match="duplicate key"):
+        strict_json.loads(text)
+    with pytest.raises(StrictJsonError, match="duplicate key"):
+        strict_json.loads(text.encode("utf-8"))
+
+
+def test_keys_that_differ_only_in_case_or_across_objects_are_not_duplicates() -> None:
+    assert strict_json.loads('{"a":1,"A":2}') == {"a": 1, "A": 2}
+    assert strict_json.loads('[{"a":1},{"a":2}]') == [{"a": 1}, {"a": 2}]
+    assert strict_json.loads('{"a":{"a":{"a":1}}}') == {"a": {"a": {"a": 1}}}
+
+
+def test_a_duplicate_key_refusal_names_neither_key_nor_value() -> None:
+    text = '{"payload":{"card_4000056655665556":"123-45-6789","card_4000056655665556":"x"}}'
+    with pytest.raises(StrictJsonError) as caught:
+        strict_json.loads(text)
+    assert str(caught.value) == "an object has a duplicate key"
+    assert caught.value.__cause__ is None

@@ -7,7 +7,10 @@ encrypting, signing or answering, or a body no partner can parse):
   back as ``NaN``/``Infinity``, which is not JSON;
 - ``"\\ud800"``: an escape that makes a lone surrogate, which has no UTF-8 encoding;
 - integers longer than ``sys.get_int_max_str_digits()`` (4300 digits): ``ValueError``, not ``JSONDecodeError``;
-- nesting deep enough to exhaust the recursion limit when written back from a deeper stack.
+- nesting deep enough to exhaust the recursion limit when written back from a deeper stack;
+- an object that names a key twice (``{"amount": 1, "amount": 100}``, or ``"a"`` and ``"\\u0061"``): RFC 8259
+  leaves its meaning to the reader, Python keeps the last value and other readers the first, so a check made
+  on one reading could pass a different value on.
 
 :func:`loads` refuses all of them with :class:`StrictJsonError` (a ``ValueError``), whose message never
 contains the text.
@@ -38,6 +41,14 @@ def _finite_float(text: str) -> float:
     return value
 
 
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """An object's members as a dict, refused if a key comes twice (compared after unescaping)."""
+    members = dict(pairs)
+    if len(members) != len(pairs):
+        raise StrictJsonError("an object has a duplicate key")
+    return members
+
+
 def _check(value: Any) -> None:
     """Every string (keys included) encodes to UTF-8, and nothing nests deeper than :data:`MAX_DEPTH`."""
     pending: list[tuple[Any, int]] = [(value, 0)]
@@ -59,7 +70,9 @@ def loads(data: bytes | str) -> Any:
     """The value of the JSON text ``data`` (UTF-8 when bytes); :class:`StrictJsonError` if it is not strict JSON."""
     try:
         text = data.decode("utf-8") if isinstance(data, bytes) else data
-        value = json.loads(text, parse_constant=_refuse_constant, parse_float=_finite_float)
+        value = json.loads(
+            text, parse_constant=_refuse_constant, parse_float=_finite_float, object_pairs_hook=_unique_keys
+        )
     except StrictJsonError:
         raise
     except (UnicodeDecodeError, ValueError, RecursionError):  # ValueError: JSONDecodeError, too many digits
