@@ -6,6 +6,7 @@ boto3's own ``AWS_ENDPOINT_URL[_<SERVICE>]`` variables (moto's server locally).
 
 from __future__ import annotations
 
+import threading
 from functools import cache
 from typing import TYPE_CHECKING, Any, Literal, overload
 
@@ -25,9 +26,22 @@ def client(service: Literal["sqs"]) -> SQSClient: ...
 def client(service: Literal["dynamodb"]) -> DynamoDBClient: ...
 @overload
 def client(service: Literal["secretsmanager"]) -> SecretsManagerClient: ...
-@cache
 def client(service: str) -> Any:
-    """A boto3 client for ``service`` (cached: creating one costs tens of milliseconds)."""
+    """A boto3 client for ``service``, made once per process (creating one costs tens of milliseconds).
+
+    A client is thread-safe once made, but neither ``functools.cache`` (it calls on a miss without a lock) nor
+    boto3's session is safe while one is being made: the lock makes each exactly once, even when a batch's
+    concurrent deliveries ask for it at the same time.
+    """
+    with _making:
+        return _made(service)
+
+
+_making = threading.Lock()
+
+
+@cache
+def _made(service: str) -> Any:
     import boto3
     from botocore.config import Config
 
@@ -39,6 +53,9 @@ def client(service: str) -> Any:
     return boto3.session.Session().client(service, config=config)  # type: ignore[call-overload]
 
 
+client.cache_clear = _made.cache_clear  # type: ignore[attr-defined]  # what tests have always called
+
+
 def reset() -> None:
     """Forget the clients (tests that point boto3 at another endpoint)."""
-    client.cache_clear()  # type: ignore[attr-defined]
+    _made.cache_clear()

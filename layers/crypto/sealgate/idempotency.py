@@ -44,6 +44,12 @@ def build(table: str, name: str, work: Callable[..., dict[str, Any]], *, expires
         return work(job)
 
     run.__name__ = run.__qualname__ = name  # the record key names the work
+    # Thread safety (a batch's records run this from several threads): every call makes its own
+    # IdempotencyHandler and DataRecord, the DynamoDB client is thread-safe and the local cache stays off. What
+    # is shared is the store's configuration, which Powertools sets on the first call, marking it configured
+    # before setting it: a second thread would then use the defaults (a 1-hour expiry). So configure it now,
+    # once, as the first call would (same function name); later calls find it done.
+    store.configure(config=config, function_name=f"{run.__module__}.{run.__qualname__}")
     return Once(
         idempotent_function(data_keyword_argument="key", config=config, persistence_store=store)(run), config
     )
@@ -66,7 +72,7 @@ def run_once(
         IdempotencyPersistenceLayerError,
     )
 
-    if lambda_context is not None:
+    if lambda_context is not None:  # the invocation's context: the same one from every thread of a batch
         once.config.register_lambda_context(lambda_context)
     token = uuid.uuid4().hex
     job.token = token

@@ -25,6 +25,7 @@ field, and the AWS error code at most.
 from __future__ import annotations
 
 import json
+import threading
 import time
 from collections.abc import Callable, Collection, Iterable, Iterator, Mapping
 from typing import TYPE_CHECKING, Any, Final, TypeVar
@@ -168,6 +169,11 @@ class PartnerSecrets:
         self._no_previous_at: dict[str, float] = {}
         self._refetched_at: dict[str, float] = {}
         self._versions_by_id: dict[tuple[str, str], SecretFields] = {}
+        # A batch's deliveries read secrets from several threads. Fetches run unlocked (Powertools' cache is a
+        # dict: at worst two threads fetch one value, and an outage is not waited out once per thread); the
+        # bookkeeping that reads then writes (providers, validations and their count, refetch times) is locked.
+        # ``_versions_by_id`` and ``_loaded`` take single writes of equal values.
+        self._lock = threading.Lock()
 
     @classmethod
     def from_settings(
@@ -272,12 +278,13 @@ class PartnerSecrets:
             raise UnknownPartner
 
     def _may_refetch(self, partner: str) -> bool:
-        now = self._clock()
-        last = self._refetched_at.get(partner)
-        if last is not None and now - last < self.refetch_interval:
-            return False
-        self._refetched_at[partner] = now
-        return True
+        with self._lock:
+            now = self._clock()
+            last = self._refetched_at.get(partner)
+            if last is not None and now - last < self.refetch_interval:
+                return False
+            self._refetched_at[partner] = now
+            return True
 
     def _versions(self, partner: str, *, force: bool) -> Iterator[SecretFields]:
         yield self._fields(partner, CURRENT, force=force)
@@ -312,18 +319,20 @@ class PartnerSecrets:
             value = self._get_text(partner, stage, force=force)
         except _FetchFailed as failure:
             if not (stage == PREVIOUS and failure.not_found):  # no AWSPREVIOUS before the first rotation
-                self.load_failures += 1
+                with self._lock:
+                    self.load_failures += 1
             if stage == CURRENT:
                 self._loaded.discard(partner)
             raise
-        seen = self._validated.get((partner, stage))
-        if seen is not None and seen[0] is value:
-            result = seen[1]
-        else:
-            result = _validate(partner, _parse(value), self._required[partner], value.version_id)
-            self._validated[(partner, stage)] = (value, result)
-            if isinstance(result, str):
-                self.load_failures += 1
+        with self._lock:
+            seen = self._validated.get((partner, stage))
+            if seen is not None and seen[0] is value:
+                result = seen[1]
+            else:
+                result = _validate(partner, _parse(value), self._required[partner], value.version_id)
+                self._validated[(partner, stage)] = (value, result)
+                if isinstance(result, str):
+                    self.load_failures += 1
         if isinstance(result, str):
             if stage == CURRENT:
                 self._loaded.discard(partner)
@@ -386,13 +395,14 @@ class PartnerSecrets:
         return client("secretsmanager")
 
     def _provider(self, stage: str) -> SecretsProvider:
-        if not self._providers:
-            client = self._client()
-            # Two providers: Powertools' cache key ignores VersionStage.
-            self._providers = {
-                version: _VersionedSecrets(boto3_client=client) for version in (CURRENT, PREVIOUS)
-            }
-        return self._providers[stage]
+        with self._lock:  # one pair per process: a second would start with an empty cache
+            if not self._providers:
+                client = self._client()
+                # Two providers: Powertools' cache key ignores VersionStage.
+                self._providers = {
+                    version: _VersionedSecrets(boto3_client=client) for version in (CURRENT, PREVIOUS)
+                }
+            return self._providers[stage]
 
 
 class _VersionedText(str):

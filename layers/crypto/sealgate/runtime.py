@@ -8,6 +8,7 @@ An outage never makes the start fail: the keys are fetched again on the next use
 from __future__ import annotations
 
 import functools
+import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -54,6 +55,8 @@ class Runtime:
         self.secrets = secrets
         self._reported_load_failures = 0
         self._once: dict[str, Any] = {}
+        # A batch's records are delivered from several threads: an object is built by the first to need it.
+        self._once_lock = threading.RLock()
 
     @classmethod
     def start(cls, function: Function, settings: Settings | None = None) -> Runtime:
@@ -71,7 +74,7 @@ class Runtime:
         secrets.load()
         return runtime
 
-    @cached_property
+    @cached_property  # not locked (3.12+): two threads may build one each, equal and stateless
     def outcomes(self) -> OutcomeStore:
         return OutcomeStore(self.settings.outcomes_table, ttl_days=self.settings.outcome_ttl_days)
 
@@ -88,9 +91,12 @@ class Runtime:
         return partner if partner in self.profiles else None
 
     def once(self, name: str, build: Callable[[], Any]) -> Any:
-        """A per-process object built on first use (idempotent functions hold their persistence layer)."""
-        if name not in self._once:
-            self._once[name] = build()
+        """A per-process object built on first use (idempotent functions hold their persistence layer), once
+        even when several threads ask at the same time."""
+        if name not in self._once:  # entries are never removed: a hit needs no lock
+            with self._once_lock:  # re-entrant: a build may itself ask for another object
+                if name not in self._once:
+                    self._once[name] = build()
         return self._once[name]
 
     def report_key_failures(self) -> None:
