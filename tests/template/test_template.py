@@ -221,13 +221,15 @@ def test_every_function_runs_python313_on_arm64_with_the_layer(sam_template: Tem
 
 def test_the_layer_builds_the_sealgate_package_for_python313_arm64(sam_template: Template) -> None:
     layer = sam_template["Resources"]["CryptoLayer"]
-    assert layer["Metadata"] == {"BuildMethod": "python3.13", "BuildArchitecture": "arm64"}
+    # Built by layers/crypto/Makefile: python3.13 arm64 wheels plus precompiled 3.13 bytecode (see test_sam_tools).
+    assert layer["Metadata"] == {"BuildMethod": "makefile", "BuildArchitecture": "arm64"}
     assert layer["Properties"]["CompatibleRuntimes"] == ["python3.13"]
     assert layer["Properties"]["CompatibleArchitectures"] == ["arm64"]
     content = ROOT / layer["Properties"]["ContentUri"]
     assert content.resolve() == LAYER_SOURCE.resolve()
     assert (content / "sealgate" / "__init__.py").is_file()
     assert (content / "requirements.txt").is_file()
+    assert (content / "Makefile").is_file()
 
 
 def test_environment_names_what_each_function_uses(cfn: Template) -> None:
