@@ -693,3 +693,41 @@ def test_a_message_sealed_to_a_replaced_public_key_is_dead_lettered_as_key_rotat
     assert "4111111111111111" not in dead["Body"]
     item = outcome(after, json.loads(dead["Body"])["id"])
     assert (item["status"], item["last_reason"]) == ("rejected", "key_rotated")
+
+
+# --- recording fails after the partner accepted ------------------------------------------------------------------
+
+
+def test_a_delivery_whose_outcome_cannot_be_recorded_is_still_sent_once(
+    forward_fn: Function,
+    stack: StackResources,
+    partner_api: PartnerApi,
+    output: Output,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    from sealgate.errors import Unavailable
+    from sealgate.outcomes import OutcomeStore
+
+    reply = forward_fn.call(event("forward-enqueue-netcore"))
+    assert reply.status == 202
+    messages = receive(stack)
+    recorded = OutcomeStore.update
+
+    def outage_after_the_partner_answers(
+        self: OutcomeStore, outcome_id: str, values: Any, **kwargs: Any
+    ) -> None:
+        if values.get("status") == "delivered":
+            raise Unavailable("outcome store is unavailable")
+        recorded(self, outcome_id, values, **kwargs)
+
+    monkeypatch.setattr(OutcomeStore, "update", outage_after_the_partner_answers)
+
+    assert forward_fn.invoke(sqs_event(stack, messages)) == {"batchItemFailures": []}
+    # SQS delivers the same message again (say the function timed out before deleting it): no second request.
+    assert forward_fn.invoke(sqs_event(stack, messages)) == {"batchItemFailures": []}
+
+    assert len(partner_api.received("netcore")) == 1
+    records = output.audits("forward.deliver")
+    assert [(r["outcome"], r["reason"]) for r in records] == [("ok", "outcome_unrecorded")]
+    assert output.metric_total(metric_names.FORWARD_DELIVERED) == 1
+    assert receive(stack, "OutboundDeadLetterQueue") == []

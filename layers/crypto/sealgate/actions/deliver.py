@@ -205,9 +205,15 @@ class Delivery:
             record["response_body"] = response.body.decode("utf-8", "replace")
         if 200 <= response.status < 300:
             record.update(status="delivered", last_reason="ok")
-            self.runtime.outcomes.update(message.outcome_id, record, count_attempt=True)
+            reason = "ok"
+            try:
+                self.runtime.outcomes.update(message.outcome_id, record, count_attempt=True)
+            except Unavailable:
+                # The partner has it: raising now would make the delivery a failure, and its retry a second
+                # request. The outcome item stays behind ("queued"/"retrying"); the audit record says so.
+                reason = "outcome_unrecorded"
             count(metric_names.FORWARD_DELIVERED)
-            self._audit(message.partner, "ok", "ok", response.status, request.fields)
+            self._audit(message.partner, "ok", reason, response.status, request.fields)
             return "delivered"
         self.runtime.outcomes.update(message.outcome_id, record, count_attempt=True)
         reason = f"partner_http_{response.status}"
