@@ -971,24 +971,11 @@ def partner_overrides(server: HttpsServer, partners: Sequence[str]) -> dict[str,
 
 
 def sqs_event(aws: LocalAws, messages: Sequence[Mapping[str, Any]]) -> dict[str, Any]:
-    """Lambda's SQS event for ``messages`` received from the outbound queue (the shape of sqs-forward-batch)."""
-    sample = json.loads((EVENTS / "sqs-forward-batch.json").read_text(encoding="utf-8"))["Records"][0]
-    queue = aws.resources.queues["OutboundQueue"]
-    records = []
-    for message in messages:
-        record = copy.deepcopy(sample)
-        record.update(
-            messageId=message["MessageId"],
-            receiptHandle=message["ReceiptHandle"],
-            body=message["Body"],
-            md5OfBody=message["MD5OfBody"],
-            eventSourceARN=queue.arn,
-            awsRegion=REGION,
-            messageAttributes={},
-        )
-        record["attributes"] = {**sample["attributes"], **message.get("Attributes", {})}
-        records.append(record)
-    return {"Records": records}
+    """Lambda's SQS event for ``messages`` received from the outbound queue (as the local stack's poller makes it)."""
+    from sealgate_local.sqs_poller import lambda_record
+
+    arn = aws.resources.queues["OutboundQueue"].arn
+    return {"Records": [lambda_record(message, queue_arn=arn, region=REGION) for message in messages]}
 
 
 def _receive(aws: LocalAws, wanted: int) -> list[dict[str, Any]]:

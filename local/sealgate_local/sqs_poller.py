@@ -162,20 +162,7 @@ class SqsPoller:
 
     def record(self, message: MessageTypeDef) -> dict[str, Any]:
         """An SQS message as Lambda hands it to the function."""
-        return {
-            "messageId": message["MessageId"],
-            "receiptHandle": message["ReceiptHandle"],
-            "body": message.get("Body", ""),
-            "attributes": dict(message.get("Attributes") or {}),
-            "messageAttributes": {
-                name: _lambda_attribute(value)
-                for name, value in (message.get("MessageAttributes") or {}).items()
-            },
-            "md5OfBody": message.get("MD5OfBody", ""),
-            "eventSource": "aws:sqs",
-            "eventSourceARN": self.queue_arn,
-            "awsRegion": self.region,
-        }
+        return lambda_record(message, queue_arn=self.queue_arn, region=self.region)
 
     def _run(self) -> None:
         while not self._stopping.is_set():
@@ -184,6 +171,23 @@ class SqsPoller:
             except Exception:  # the queue endpoint went away (stopping), or a transient error: poll again
                 if self._stopping.wait(0.5):
                     return
+
+
+def lambda_record(message: Mapping[str, Any], *, queue_arn: str, region: str) -> dict[str, Any]:
+    """An SQS message (as ``ReceiveMessage`` returns it) as Lambda's event source hands it to the function."""
+    return {
+        "messageId": message["MessageId"],
+        "receiptHandle": message["ReceiptHandle"],
+        "body": message.get("Body", ""),
+        "attributes": dict(message.get("Attributes") or {}),
+        "messageAttributes": {
+            name: _lambda_attribute(value) for name, value in (message.get("MessageAttributes") or {}).items()
+        },
+        "md5OfBody": message.get("MD5OfBody", ""),
+        "eventSource": "aws:sqs",
+        "eventSourceARN": queue_arn,
+        "awsRegion": region,
+    }
 
 
 def _lambda_attribute(value: Mapping[str, Any]) -> dict[str, Any]:

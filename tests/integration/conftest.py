@@ -191,23 +191,11 @@ def cold_start(stack: StackResources, monkeypatch: pytest.MonkeyPatch) -> Callab
 def sqs_event(
     stack: StackResources, messages: Sequence[Mapping[str, Any]], queue: str = "OutboundQueue"
 ) -> dict[str, Any]:
-    """The Lambda SQS event for messages received from ``queue`` (the shape of events/sqs-forward-batch.json)."""
-    sample = json.loads((EVENTS / "sqs-forward-batch.json").read_text(encoding="utf-8"))["Records"][0]
-    records = []
-    for message in messages:
-        record = copy.deepcopy(sample)
-        record.update(
-            messageId=message["MessageId"],
-            receiptHandle=message["ReceiptHandle"],
-            body=message["Body"],
-            md5OfBody=message["MD5OfBody"],
-            eventSourceARN=stack.queues[queue].arn,
-            awsRegion=stack.region,
-            messageAttributes={},
-        )
-        record["attributes"] = {**sample["attributes"], **message.get("Attributes", {})}
-        records.append(record)
-    return {"Records": records}
+    """The Lambda SQS event for messages received from ``queue``, as the local stack's poller makes it."""
+    from sealgate_local.sqs_poller import lambda_record
+
+    arn = stack.queues[queue].arn
+    return {"Records": [lambda_record(message, queue_arn=arn, region=stack.region) for message in messages]}
 
 
 def receive(stack: StackResources, queue: str = "OutboundQueue", *, wanted: int = 10) -> list[dict[str, Any]]:
