@@ -10,7 +10,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sealgate import http_api
+from sealgate import http_api, route_docs
 from sealgate.actions import encrypt
 from sealgate.runtime import Runtime, reporting_key_failures
 from sealgate.telemetry import logger, metrics
@@ -20,7 +20,7 @@ http_api.install_error_handlers(app)
 runtime = Runtime.start("encrypt")  # cold start: profiles, and the secrets of the partners it serves
 
 
-@app.post("/v1/encrypt/<partner>")
+@app.post("/v1/encrypt/<partner>", **route_docs.ENCRYPT)
 def encrypt_payload(partner: str) -> Response[str]:
     return http_api.respond(
         200,
@@ -28,7 +28,7 @@ def encrypt_payload(partner: str) -> Response[str]:
     )
 
 
-@app.post("/v1/decrypt/<partner>")
+@app.post("/v1/decrypt/<partner>", **route_docs.DECRYPT)
 def decrypt_payload(partner: str) -> Response[str]:
     return http_api.respond(
         200,

@@ -11,8 +11,8 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sealgate import http_api
-from sealgate.actions import deliver, forward
+from sealgate import http_api, route_docs
+from sealgate.actions import forward
 from sealgate.runtime import Runtime, reporting_key_failures
 from sealgate.telemetry import logger, metrics
 
@@ -21,14 +21,14 @@ http_api.install_error_handlers(app)
 runtime = Runtime.start("forward")  # cold start: profiles, and the secrets of the partners it serves
 
 
-@app.post("/v1/forward/<target>")
+@app.post("/v1/forward/<target>", **route_docs.ENQUEUE)
 def enqueue(target: str) -> Response[str]:
     return http_api.respond(
         *forward.enqueue(runtime, target, http_api.Request.from_event(app.current_event, app.lambda_context))
     )
 
 
-@app.get("/v1/forward/<target>")
+@app.get("/v1/forward/<target>", **route_docs.OUTCOME)
 def outcome(target: str) -> Response[str]:
     return http_api.respond(
         200,
@@ -41,5 +41,7 @@ def outcome(target: str) -> Response[str]:
 @reporting_key_failures(runtime)
 def lambda_handler(event: dict[str, Any], context: LambdaContext) -> dict[str, Any]:
     if "Records" in event:
+        from sealgate.actions import deliver  # the queue's trigger only: an API cold start never loads it
+
         return deliver.process_batch(runtime, event, context)
     return app.resolve(event, context)

@@ -11,7 +11,7 @@ from typing import Any
 from aws_lambda_powertools.event_handler import APIGatewayRestResolver, Response
 from aws_lambda_powertools.utilities.typing import LambdaContext
 
-from sealgate import http_api
+from sealgate import http_api, route_docs
 from sealgate.actions import sign, webhook
 from sealgate.runtime import Runtime, reporting_key_failures
 from sealgate.telemetry import logger, metrics
@@ -21,14 +21,14 @@ http_api.install_error_handlers(app)
 runtime = Runtime.start("sign")  # cold start: profiles, and the secrets of the partners it serves
 
 
-@app.post("/v1/sign/<partner>")
+@app.post("/v1/sign/<partner>", **route_docs.SIGN)
 def sign_body(partner: str) -> Response[str]:
     return http_api.respond(
         200, sign.sign(runtime, partner, http_api.Request.from_event(app.current_event, app.lambda_context))
     )
 
 
-@app.post("/v1/webhooks/<partner>")
+@app.post("/v1/webhooks/<partner>", **route_docs.WEBHOOK)
 def notification(partner: str) -> Response[str]:
     return http_api.respond(
         200,

@@ -10,6 +10,7 @@ moto does not produce.
 An alarm is judged on one evaluation period, its ``Period`` up to now (``EvaluationPeriods`` is 1 for every
 alarm of the template; a demo lasts well under its 5 minutes). Metric math is evaluated here as well: moto's
 ``GetMetricData`` computes an expression only when it is a bare query id (no arithmetic, no ``FILL``).
+``INSIGHT_RULE_METRIC`` (Contributor Insights over the API's access logs) has no data locally.
 """
 
 from __future__ import annotations
@@ -143,6 +144,14 @@ def _expression(text: str, known: Mapping[str, float | None]) -> float | None:
             return float(node.value)
         if isinstance(node, ast.Name):
             return known.get(node.id)
+        if (
+            isinstance(node, ast.Call)
+            and isinstance(node.func, ast.Name)
+            and node.func.id == "INSIGHT_RULE_METRIC"
+        ):
+            # Contributor Insights ranks the API's access-log lines, which only a deployed stage writes (to
+            # CloudWatch Logs): locally such an alarm has no data, as a deployed one has before any traffic.
+            return None
         if isinstance(node, ast.Call) and isinstance(node.func, ast.Name) and node.func.id == "FILL":
             filled = walk(node.args[0])
             return walk(node.args[1]) if filled is None else filled

@@ -12,9 +12,14 @@ and the function's answer (``statusCode``, ``headers``, ``multiValueHeaders``, `
 goes back to the client. The base URL carries the stage like the deployed ``ApiUrl``:
 ``http://127.0.0.1:<port>/<stage>/``.
 
-IAM (SigV4) is stood in for: an IAM route's caller is marked as :data:`LOCAL_CALLER` (no signature is asked
-for, so plain ``curl`` works); a public route (``Auth: {Authorizer: NONE}``, the partners' webhooks) gets no
-caller at all.
+IAM (SigV4): with ``iam_auth=True`` every route but the public ones (``Auth: {Authorizer: NONE}``, the partners'
+webhooks) needs a request signed with :attr:`ApiServer.credentials`, checked as API Gateway checks it
+(:mod:`sealgate_local.sigv4`): an unsigned request is answered ``MISSING_AUTHENTICATION_TOKEN`` (403), a badly
+signed one ``INVALID_SIGNATURE`` (403), with ``x-amzn-ErrorType`` naming the kind of failure, and the function
+is not invoked. The identity of a verified request is its access key's (``accessKey``, ``caller``, ``user``,
+``userArn``, ``accountId``). With ``iam_auth=False`` (the default) no signature is asked for, so plain
+``curl`` works, and an IAM route's caller is marked as that same identity. A public route gets no caller at all.
+The OpenAPI document (a local convenience, not a route of the deployed API) is served without a signature.
 
 What API Gateway answers itself is answered from the API's ``GatewayResponses`` in the template (read by
 :func:`gateway_responses_from_template`, never restated here), so a client sees the same
@@ -26,6 +31,10 @@ one that raised or gave a malformed answer ``DEFAULT_5XX`` (502), an unreadable 
 
 Connections are kept alive (HTTP/1.1) with ``TCP_NODELAY``, and the listen backlog is :data:`LISTEN_BACKLOG`,
 so that timings measured through the local API are the functions' own.
+
+``GET /<stage>/openapi.json`` answers the API's OpenAPI document (the committed ``openapi.json``, see
+:mod:`sealgate_local.openapi`), without SigV4. What the HTTP server refuses before any route is looked up (a
+malformed request line, a header block too long, a method no route has) is answered in the same contract.
 """
 
 from __future__ import annotations
@@ -39,16 +48,18 @@ import uuid
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Final
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from sealgate_local import sigv4
 from sealgate_local.aws_stack import load_template
 from sealgate_local.lifecycle import Service
+from sealgate_local.openapi import OPENAPI
+from sealgate_local.sigv4 import LocalCredentials
 from sealgate_local.worker import Invocation, WorkerFailed
 
-LOCAL_USER = "local-developer"
-LOCAL_ACCESS_KEY = "AKIALOCALDEVELOPER00"
 MAX_BODY_BYTES = 10 * 1024 * 1024  # API Gateway's payload limit
 #: socketserver's default (5) drops the SYN of a sixth connection arriving while the accepting thread is busy,
 #: and the client resends it only after a second: a burst of parallel clients would measure that second.
@@ -60,7 +71,15 @@ TOO_LARGE = "REQUEST_TOO_LARGE"
 TIMED_OUT = "INTEGRATION_TIMEOUT"
 BAD_REQUEST = "DEFAULT_4XX"
 FUNCTION_FAILED = "DEFAULT_5XX"
-OWN_ANSWERS: Final = {NO_ROUTE: 404, TOO_LARGE: 413, TIMED_OUT: 504, BAD_REQUEST: 400, FUNCTION_FAILED: 502}
+OWN_ANSWERS: Final = {
+    NO_ROUTE: 404,
+    TOO_LARGE: 413,
+    TIMED_OUT: 504,
+    BAD_REQUEST: 400,
+    FUNCTION_FAILED: 502,
+    sigv4.MISSING: 403,
+    sigv4.INVALID: 403,
+}
 
 Invoke = Callable[[str, Mapping[str, Any], str], Invocation]  # (function, event, request id) -> invocation
 
@@ -142,6 +161,11 @@ def gateway_responses_from_template(template: Mapping[str, Any]) -> dict[str, Ga
     return found
 
 
+#: where the local API serves the API's OpenAPI document (``make generate`` writes it; deployed, it is the
+#: committed ``openapi.json``: API Gateway itself serves no such path)
+OPENAPI_PATH = "/openapi.json"
+
+
 @functools.cache
 def _project_gateway_responses() -> dict[str, GatewayResponse]:
     return gateway_responses_from_template(load_template())
@@ -205,10 +229,22 @@ class ApiServer(Service):
         stage: str,
         account_id: str,
         gateway_responses: Mapping[str, GatewayResponse] | None = None,
+        region: str = "us-east-1",
+        iam_auth: bool = False,
+        credentials: LocalCredentials | None = None,
+        on_auth_refusal: Callable[[str], None] | None = None,
     ) -> None:
+        """``credentials`` sign IAM routes' requests (fresh throwaway ones if None); ``iam_auth`` turns the
+        SigV4 check on; ``on_auth_refusal`` sees a fixed line per refused signature (for ``make run``'s
+        console: why, never a value of the request)."""
         self.routes = routes
         self.stage = stage
         self.account_id = account_id
+        self.region = region
+        self.iam_auth = iam_auth
+        self.credentials = credentials or LocalCredentials.generate()
+        self._verifier = sigv4.Verifier([self.credentials], region)
+        self._on_auth_refusal = on_auth_refusal
         self.gateway_responses = (
             _project_gateway_responses() if gateway_responses is None else gateway_responses
         )
@@ -227,8 +263,8 @@ class ApiServer(Service):
 
     @property
     def caller_arn(self) -> str:
-        """The IAM principal an IAM route's caller is marked as."""
-        return f"arn:aws:iam::{self.account_id}:user/{LOCAL_USER}"
+        """The IAM principal of :attr:`credentials`: an IAM route's caller."""
+        return self.credentials.user_arn(self.account_id)
 
     def start(self) -> ApiServer:
         owner = self
@@ -282,8 +318,10 @@ class ApiServer(Service):
         body: bytes,
         source_ip: str,
         request_id: str,
+        caller: LocalCredentials | None = None,
     ) -> dict[str, Any]:
-        """The REST API proxy event API Gateway would send for this request."""
+        """The REST API proxy event API Gateway would send for this request; ``caller``: the credentials that
+        signed it (None: :attr:`credentials` on an IAM route, as no signature was checked)."""
         multi_headers: dict[str, list[str]] = {}
         for name, value in headers:
             multi_headers.setdefault(name, []).append(value)
@@ -309,12 +347,13 @@ class ApiServer(Service):
             "user": None,
         }
         if not route.public:
+            signer = caller or self.credentials
             identity.update(
                 accountId=self.account_id,
-                caller=LOCAL_USER,
-                user=LOCAL_USER,
-                accessKey=LOCAL_ACCESS_KEY,
-                userArn=self.caller_arn,
+                caller=signer.user_id,
+                user=signer.user_id,
+                accessKey=signer.access_key,
+                userArn=signer.user_arn(self.account_id),
             )
         return {
             "resource": route.path,
@@ -361,10 +400,21 @@ class ApiServer(Service):
         url = urlsplit(target)
         prefix = f"/{self.stage}"
         path = url.path[len(prefix) :] if url.path.startswith(prefix + "/") else None
+        if path == OPENAPI_PATH and method in ("GET", "HEAD") and OPENAPI.is_file():
+            headers = [*base, ("Content-Type", "application/json"), ("Cache-Control", "no-store")]
+            return 200, headers, OPENAPI.read_bytes()
         found = None if path is None else self.match(method, path)
         if found is None or path is None:
             return self.refusal(NO_ROUTE, base)
         route, parameters = found
+        caller: LocalCredentials | None = None
+        if self.iam_auth and not route.public:
+            verified = self._verifier.verify(method, target, headers, body)
+            if isinstance(verified, sigv4.Refusal):
+                if self._on_auth_refusal is not None:
+                    self._on_auth_refusal(f"{method} {route.path}: {verified.kind} ({verified.reason})")
+                return self.refusal(verified.kind, [*base, ("x-amzn-ErrorType", verified.error_type)])
+            caller = verified
         event = self.event(
             route,
             parameters,
@@ -375,11 +425,18 @@ class ApiServer(Service):
             body=body,
             source_ip=source_ip,
             request_id=request_id,
+            caller=caller,
         )
         try:
             invocation = self._invoke(route.function, event, request_id)
         except WorkerFailed:  # the function could not start (its init raised): Lambda's 502 as well
             return self.refusal(FUNCTION_FAILED, base)
+        return self._answer(invocation, base)
+
+    def _answer(
+        self, invocation: Invocation, base: list[tuple[str, str]]
+    ) -> tuple[int, list[tuple[str, str]], bytes]:
+        """The function's answer as the client gets it, or API Gateway's own if it gave none."""
         if invocation.timed_out:
             return self.refusal(TIMED_OUT, base)
         answer = invocation.result
@@ -427,5 +484,29 @@ class _Handler(BaseHTTPRequestHandler):
         self.end_headers()
         if self.command != "HEAD":
             self.wfile.write(body)
+
+    def send_error(self, code: int, message: str | None = None, explain: str | None = None) -> None:
+        """What ``http.server`` refuses before any route is looked up (a malformed request line or header, a
+        line or header block too long, a method no ``do_*`` serves) in the error contract, as API Gateway
+        answers it: a method it has no route for is ``RESOURCE_NOT_FOUND``; the rest ``DEFAULT_4XX``, with
+        http.server's own 4xx status (414, 431) where it has one. Never its HTML page, never a 5xx."""
+        if code == HTTPStatus.NOT_IMPLEMENTED:
+            status, headers, body = self.refusal_of(NO_ROUTE)
+        else:
+            status, headers, body = self.refusal_of(BAD_REQUEST)
+            status = code if 400 <= code < 500 else status
+        self.close_connection = True
+        self.send_response(status)
+        for name, value in headers:
+            if name.lower() not in ("content-length", "connection", "transfer-encoding"):
+                self.send_header(name, value)
+        self.send_header("Content-Length", str(len(body)))
+        self.send_header("Connection", "close")
+        self.end_headers()
+        if getattr(self, "command", None) != "HEAD":
+            self.wfile.write(body)
+
+    def refusal_of(self, kind: str) -> tuple[int, list[tuple[str, str]], bytes]:
+        return self.api.refusal(kind, [("x-amzn-RequestId", str(uuid.uuid4()))])
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve

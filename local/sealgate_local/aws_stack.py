@@ -322,6 +322,7 @@ def build_stack(
     extra_environment = {PROFILES_DIR_VARIABLE: str(extra_dirs[0])} if extra_dirs else {}
     functions = _functions(template, resolver, template_path.parent, stack_name, extra_environment)
     topics = _create_topics(clients.sns, template, resolver, stack_name)
+    _name_insight_rules(template, resolver, stack_name)
     alarms = _create_alarms(clients.cloudwatch, template, resolver, stack_name)
     prefixes = {f.environment.get("SEALGATE_SECRET_PREFIX", "") for f in functions.values()} - {""}
     if len(prefixes) != 1:
@@ -522,6 +523,15 @@ def _create_topics(
         resolver.attributes[(logical_id, "TopicArn")] = arn
         resolver.attributes[(logical_id, "TopicName")] = name
     return created
+
+
+def _name_insight_rules(template: Mapping[str, Any], resolver: Resolver, stack_name: str) -> None:
+    """Contributor Insights rules' names, which alarms quote: moto has no such rules (they rank access-log
+    lines, which the local API does not send to CloudWatch Logs), so only the name is resolved."""
+    for logical_id, raw in _resources(template, "AWS::CloudWatch::InsightRule").items():
+        name = resolver.resolve(raw.get("RuleName")) or f"{stack_name}-{logical_id}"
+        resolver.attributes[(logical_id, "RuleName")] = str(name)
+        resolver.values[logical_id] = str(name)
 
 
 def _create_alarms(

@@ -1,6 +1,7 @@
 """``make demo``: one realistic flow per partner profile through the local stack, checked independently.
 
-Every flow goes through the local API, as an internal service would call it, and takes its data and its labels
+Every flow goes through the local API, as an internal service would call it (SigV4-signed: ``make demo`` starts
+the stack with ``iam_auth``), and takes its data and its labels
 from the partner's profile (``layers/crypto/sealgate/partners/profiles/<partner>.json``): a partner added as a
 profile gets its rows without code here, as long as the local stack has a sandbox for it.
 
@@ -30,20 +31,25 @@ import hashlib
 import hmac
 import http.client
 import json
+import sys
 import time
 import uuid
 from collections import Counter
 from collections.abc import Callable, Iterator, Mapping
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 from urllib.parse import urlsplit
 
+import sealgate
+import sealgate_local
 from sealgate import metric_names
 from sealgate.partners import Profile
 from sealgate_local.aws_stack import PROFILES_DIR_VARIABLE
 from sealgate_local.generate import Example, profile_documents
 from sealgate_local.sandboxes import Verification
-from sealgate_local.stack import LocalStack
+from sealgate_local.sigv4 import sign
+from sealgate_local.stack import ROOT, LocalStack
 
 WAIT_SECONDS = 30.0
 TERMINAL = frozenset({"delivered", "rejected", "dead_lettered"})
@@ -300,10 +306,18 @@ class Demo:
     # --- helpers --------------------------------------------------------------------------------------------
 
     def call(self, method: str, path: str, body: Any = None) -> Answer:
-        """One request to the local API (``path`` without the stage); the answer is also kept in
+        """One request to the local API (``path`` without the stage), signed with SigV4 (botocore's signer, the
+        stack's throwaway credentials) as a caller of the deployed API signs it; the answer is also kept in
         :attr:`answers`."""
         data = None if body is None else json.dumps(body).encode("utf-8")
-        headers = {"Content-Type": "application/json"} if data is not None else {}
+        headers = sign(
+            method,
+            self.stack.base_url + path,
+            body=data or b"",
+            headers={"Content-Type": "application/json"} if data is not None else {},
+            credentials=self.stack.credentials,
+            region=self.stack.region,
+        )
         connection = http.client.HTTPConnection(self._host, self._port, timeout=WAIT_SECONDS)
         started = time.perf_counter()
         try:
@@ -513,10 +527,49 @@ def summary(stack: LocalStack) -> str:
     return "\n".join(lines)
 
 
+def checkout_of(directory: Path) -> Path:
+    """The checkout the demo is about: ``directory`` (where the command was started) if it holds one, else
+    the one this package belongs to."""
+    is_checkout = (directory / "template.yaml").is_file() and (directory / "layers/crypto/sealgate").is_dir()
+    return directory.resolve() if is_checkout else ROOT
+
+
+def loaded_outside(checkout: Path, stack: LocalStack | None = None) -> list[str]:
+    """What would run from outside ``checkout``: this process's ``sealgate`` and ``sealgate_local``, and with
+    ``stack`` every worker's ``sealgate``, handler and harness (see :meth:`LocalStack.loaded_outside`)."""
+    found = [
+        f"demo: {module.__name__}: {Path(module.__file__).resolve().parent}"
+        for module in (sealgate, sealgate_local)
+        if module.__file__ and not Path(module.__file__).resolve().is_relative_to(checkout)
+    ]
+    return found + (stack.loaded_outside(checkout) if stack is not None else [])
+
+
+def _refuse(checkout: Path, found: list[str]) -> int:
+    print(f"REFUSED: the demo would not run this checkout's code ({checkout}):", file=sys.stderr)
+    for line in found:
+        print(f"  {line}", file=sys.stderr)
+    print(
+        "  Run it with `make demo` (it puts layers/crypto and local first on the path), or reinstall the venv.",
+        file=sys.stderr,
+    )
+    return 2
+
+
 def main(*, built: bool = False, echo: Callable[[str, str], None] | None = None) -> int:
-    """Start the stack, run the flows, print the table and summary; 0 only if every flow was verified."""
+    """Start the stack, run the flows, print the table and summary; 0 only if every flow was verified, 2 if any
+    code would come from outside the checkout (a copied tree run with another tree's install)."""
+    checkout = checkout_of(Path.cwd())
+    found = loaded_outside(checkout)
+    if found:
+        return _refuse(checkout, found)
     print(f"Starting the local stack{' from the SAM build' if built else ''}...", flush=True)
-    with LocalStack(built=built, echo=echo) as stack:
+    with LocalStack(built=built, echo=echo, iam_auth=True) as stack:
+        found = loaded_outside(checkout, stack)
+        if found:
+            return _refuse(checkout, found)
+        workers = sum(map(len, stack.origins().values()))
+        print(f"Every worker ({workers}) runs this checkout's sealgate and functions.", flush=True)
         results = Demo(stack).run()
         print()
         print(table(results))

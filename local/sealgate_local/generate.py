@@ -12,6 +12,10 @@ this writes:
   ``forward-enqueue-<partner>`` for every partner, ``sign-<partner>`` for the partners the sign function serves,
   ``webhook-<partner>`` for those with a webhook, one ``forward-status`` and one ``sqs-forward-batch``. An event
   file no profile accounts for any more is removed.
+- ``openapi.json``: the API's OpenAPI document, from the functions' routes and the template's API events
+  (:mod:`sealgate_local.openapi`; it does not depend on the profiles).
+- ``sealgate/partners/profile_check.py``: the check of ``profile.schema.json`` as Python source
+  (:func:`sealgate.partners.schema.check_module_text`), so that no cold start compiles the schema.
 
 Everything in an event is fixed or a digest of its route and partner (ids, trace ids, fake SigV4 signatures),
 except the tokens of the decrypt and sign events: they protect the example under a throwaway key that is thrown
@@ -42,12 +46,14 @@ from typing import Any
 from urllib.parse import urlencode
 
 from sealgate.errors import SealgateError
-from sealgate.partners import Function, Profile, load_profiles, served_by
+from sealgate.partners import Function, Profile, load_profiles, schema, served_by
+from sealgate_local import openapi
 from sealgate_local.aws_stack import PROFILES_DIR_VARIABLE, throwaway_keys
 
 ROOT = Path(__file__).resolve().parents[2]
 TEMPLATE = ROOT / "template.yaml"
 EVENTS = ROOT / "events"
+PROFILE_CHECK = ROOT / "layers" / "crypto" / "sealgate" / "partners" / schema.CHECK_MODULE
 FUNCTIONS: tuple[Function, ...] = typing.get_args(Function)
 
 BEGIN = re.compile(
@@ -427,9 +433,14 @@ def event_files(
 
 
 def plan(
-    extra_dirs: Sequence[str | Path] = (), *, template: Path = TEMPLATE, events_dir: Path = EVENTS
+    extra_dirs: Sequence[str | Path] = (),
+    *,
+    template: Path = TEMPLATE,
+    events_dir: Path = EVENTS,
+    openapi_path: Path = openapi.OPENAPI,
 ) -> list[Change]:
-    """Every file that does not follow from the profiles (shipped ones plus ``extra_dirs``) as it should."""
+    """Every file that does not follow from the profiles (shipped ones plus ``extra_dirs``) or the routes as it
+    should."""
     profiles = load_profiles(extra_dirs)
     documents = profile_documents(profiles, extra_dirs)
     changes: list[Change] = []
@@ -443,6 +454,15 @@ def plan(
         if not path.is_file() or path.read_text(encoding="utf-8") != text:
             changes.append(Change(path, text))
     changes.extend(Change(path, None) for path in sorted(events_dir.glob("*.json")) if path.name not in files)
+    try:
+        document = openapi.text(openapi.generated(template))
+    except openapi.OpenApiError as error:
+        raise GenerateError(str(error)) from None
+    if not openapi_path.is_file() or openapi_path.read_text(encoding="utf-8") != document:
+        changes.append(Change(openapi_path, document))
+    validator = schema.check_module_text()
+    if not PROFILE_CHECK.is_file() or PROFILE_CHECK.read_text(encoding="utf-8") != validator:
+        changes.append(Change(PROFILE_CHECK, validator))
     return changes
 
 
@@ -471,7 +491,9 @@ def main(*, check: bool, profiles_dir: str | None = None) -> int:
     for change in changes:
         print(change.describe(ROOT, done=not check))
     if not changes:
-        print("template.yaml and events/ follow from the profiles")
+        print(
+            "template.yaml, events/, openapi.json and the profile check follow from the profiles, the routes and the schema"
+        )
     elif check:
         print("run `make generate` to update them", file=sys.stderr)
     return 1 if check and changes else 0

@@ -9,6 +9,15 @@ A pluggable handler turns each :class:`Request` into a :class:`Response`; every 
 - ``"hang"``: the request is read and recorded, then nothing is sent until the server stops (at most
   ``hang_limit`` seconds), when the connection is closed.
 - ``"trickle"``: the handler's response, its body one byte every ``trickle_interval`` seconds.
+- ``"reset"``: the request is read and recorded, then the connection is reset (TCP RST): the handler never
+  sees it.
+- ``"reset_after"``: the handler processes the request, then the connection is reset instead of answering (the
+  client cannot tell whether the request took effect).
+
+``fault`` (a callable, None by default) picks the mode request by request instead (it returns None for
+``mode``): fault injection by a seeded rate or a schedule. Every request also leaves an :class:`Exchange`
+(``exchanges``): the mode applied, the status answered, whether the whole answer was written to a client that
+was still there, and when (epoch seconds).
 
 TLS uses a throwaway PKI (:mod:`sealgate_local.tls`), made in a temporary directory unless one is given;
 ``plain_http=True`` serves ``http://`` instead (for the client's ``allow_http`` path). Use it as a context
@@ -18,11 +27,14 @@ manager, or ``start()`` and ``stop()``; stopping interrupts hangs and trickles a
 from __future__ import annotations
 
 import contextlib
+import select
 import socket
 import ssl
+import struct
 import sys
 import tempfile
 import threading
+import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -32,7 +44,7 @@ from typing import Any, Literal, Self, cast, get_args
 from sealgate_local.lifecycle import Service
 from sealgate_local.tls import Pki, make_throwaway_pki
 
-Mode = Literal["ok", "error500", "throttle429", "hang", "trickle"]
+Mode = Literal["ok", "error500", "throttle429", "hang", "trickle", "reset", "reset_after"]
 MODES: frozenset[str] = frozenset(get_args(Mode))
 
 # Bounds a TLS handshake or an idle keep-alive connection, so stopping never waits on a silent client long.
@@ -64,7 +76,26 @@ class Response:
     body: bytes = b""
 
 
+@dataclass(frozen=True)
+class Exchange:
+    """What became of one request: the ``mode`` applied, whether the handler processed it (``handled``), the
+    ``status`` answered (None: no answer, a hang or a reset), whether the whole answer was written while the
+    client was still connected (``written``), and when the request was read and the answer written (epoch
+    seconds). ``written`` is the server's side only: a client that gives up while the answer is in flight may
+    still miss it."""
+
+    request: Request
+    mode: str
+    handled: bool
+    status: int | None
+    written: bool
+    received_at: float
+    answered_at: float | None
+
+
 Handler = Callable[[Request], Response]
+#: Picks the mode of one request (None: the server's ``mode``).
+FaultPicker = Callable[[Request], Mode | None]
 
 
 def answer_ok(request: Request) -> Response:
@@ -93,10 +124,12 @@ class HttpsServer(Service):
         self.hang_limit = hang_limit
         self.trickle_interval = trickle_interval
         self.max_request_bytes = max_request_bytes
+        self.fault: FaultPicker | None = None
         self._pki = pki
         self._plain_http = plain_http
         self._lock = threading.Lock()
         self._requests: list[Request] = []
+        self._exchanges: list[Exchange] = []
         self._errors: list[BaseException] = []
         self._connections: set[socket.socket] = set()
         self._stopping = threading.Event()
@@ -133,6 +166,12 @@ class HttpsServer(Service):
         """Every request received so far, in arrival order (a copy)."""
         with self._lock:
             return list(self._requests)
+
+    @property
+    def exchanges(self) -> list[Exchange]:
+        """What became of every request so far, in the order each was settled (a copy)."""
+        with self._lock:
+            return list(self._exchanges)
 
     @property
     def errors(self) -> list[BaseException]:
@@ -188,6 +227,17 @@ class HttpsServer(Service):
         with self._lock:
             self._requests.append(request)
 
+    def _record_exchange(self, exchange: Exchange) -> None:
+        with self._lock:
+            self._exchanges.append(exchange)
+
+    def _pick_mode(self, request: Request) -> Mode:
+        picker = self.fault
+        picked = picker(request) if picker is not None else None
+        if picked is not None and picked not in MODES:
+            raise ValueError(f"fault picker returned unknown mode {picked!r}")
+        return picked or self._mode
+
     def _record_error(self, error: BaseException) -> None:
         with self._lock:
             self._errors.append(error)
@@ -199,8 +249,7 @@ class HttpsServer(Service):
             else:
                 self._connections.discard(connection)
 
-    def _respond(self, request: Request) -> Response:
-        mode = self._mode
+    def _respond(self, request: Request, mode: Mode) -> Response:
         if mode == "error500":
             return Response(500, {"Content-Type": "text/plain"}, b"sandbox failure mode: error500")
         if mode == "throttle429":
@@ -229,17 +278,23 @@ class _Server(ThreadingHTTPServer):
         if self.tls is not None:
             connection = self.tls.wrap_socket(connection, server_side=True, do_handshake_on_connect=False)
         self.owner._track(connection, open_=True)
+        aborted = False
         try:
             if isinstance(connection, ssl.SSLSocket):
                 try:
                     connection.do_handshake()
                 except OSError:
                     return  # the client refused our certificate (or hung up): nothing to serve
-            _Handler(connection, client_address, self)
+            aborted = _Handler(connection, client_address, self).aborted
         finally:
             self.owner._track(connection, open_=False)
-            with contextlib.suppress(OSError):
-                connection.shutdown(socket.SHUT_WR)
+            if aborted:
+                # SO_LINGER 0: close() sends an RST, not a FIN; no TLS close_notify either.
+                with contextlib.suppress(OSError):
+                    connection.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+            else:
+                with contextlib.suppress(OSError):
+                    connection.shutdown(socket.SHUT_WR)
             connection.close()
 
     def handle_error(self, request: Any, client_address: Any) -> None:
@@ -252,6 +307,8 @@ class _Handler(BaseHTTPRequestHandler):
     protocol_version = "HTTP/1.1"
     timeout = _IO_TIMEOUT
     server: _Server
+    #: Set when the connection is to be reset rather than closed (modes ``reset`` and ``reset_after``).
+    aborted = False
 
     def log_message(self, format: str, *args: Any) -> None:
         """Quiet: tests assert on recorded requests, not on stderr."""
@@ -263,15 +320,47 @@ class _Handler(BaseHTTPRequestHandler):
             return
         path, _, query = self.path.partition("?")
         request = Request(self.command, path, query, tuple(self.headers.items()), body)
+        received_at = time.time()
         owner._record(request)
-        mode = owner.mode
-        if mode == "hang":
-            self.close_connection = True
-            owner._stopping.wait(owner.hang_limit)
-            return
-        self._write(owner._respond(request), trickle=mode == "trickle")
+        mode = owner._pick_mode(request)
+        handled, status, written, answered_at = False, None, False, None
+        try:
+            if mode == "hang":
+                self.close_connection = True
+                owner._stopping.wait(owner.hang_limit)
+                return
+            if mode == "reset":
+                self.close_connection = self.aborted = True
+                return
+            response = owner._respond(request, mode)
+            handled = mode not in ("error500", "throttle429")
+            if mode == "reset_after":
+                self.close_connection = self.aborted = True
+                return
+            status = response.status
+            present = self._client_present()
+            self._write(response, trickle=mode == "trickle")
+            written, answered_at = present, time.time()
+        finally:
+            owner._record_exchange(
+                Exchange(request, mode, handled, status, written, received_at, answered_at)
+            )
 
     do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = do_DELETE = do_OPTIONS = _serve
+
+    def _client_present(self) -> bool:
+        """False when the client has already closed or reset the connection (it gave up waiting): an answer
+        written now lands in a kernel buffer, not with the client. Peeks at the raw socket (TLS bytes stay)."""
+        connection = self.connection
+        try:
+            readable, _, _ = select.select([connection], [], [], 0)
+            if not readable:
+                return True  # nothing to read: the client is waiting for the answer
+            # Readable: a hang-up (b"") or bytes. The peek returns at once (the socket's timeout waits only
+            # for readability, which select just saw).
+            return socket.socket.recv(connection, 1, socket.MSG_PEEK) != b""
+        except OSError:
+            return False
 
     def _read_body(self) -> bytes | None:
         """The request body, or None after answering 411/413/400 for one this server will not read."""

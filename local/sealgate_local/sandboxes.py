@@ -29,8 +29,15 @@ idempotency header received (the profile's: ``Idempotency-Key`` or dLocal's ``X-
 names (never the values) of the fields that arrived protected, in Sealgate's terms (``cpf``, ``<body>``,
 ``card.number``), and for the ``enc-params`` layout the MD5 receipts. Receipts are secrets too (an MD5 of a
 CPF is reversed by search): they are kept out of ``repr``. The other modes (``"error500"``, ``"throttle429"``
-with ``Retry-After``, ``"hang"``) answer before the partner looks at the request; the request is still
-recorded in ``requests``. A sandbox whose profile has a ``webhook`` also sends that partner's signed
+with ``Retry-After``, ``"hang"``, ``"reset"``: the connection reset) answer before the partner looks at the
+request; the request is still recorded in ``requests``. ``"reset_after"`` processes the request (it leaves a
+verification, and dLocal's payment is made) and then resets the connection instead of answering.
+
+Faults can also be injected request by request (:class:`FaultPlan`, ``faults``): a seeded share of requests
+gets one of the failure modes, decided from the seed, the idempotency key and how many requests with that key
+came before, so a run is reproducible whatever order the requests arrive in. Every request leaves a
+:class:`Receipt` (``receipts``): what the partner saw, and whether a 2xx answer was written whole to the
+gateway. A sandbox whose profile has a ``webhook`` also sends that partner's signed
 notifications (:meth:`PartnerSandbox.notify`).
 
 Every key here is throwaway test material, given by the caller (see :mod:`sealgate_local.aws_stack`).
@@ -38,11 +45,13 @@ Every key here is throwaway test material, given by the caller (see :mod:`sealga
 
 from __future__ import annotations
 
+import hashlib
 import http.client
 import json
 import ssl
 import threading
 import uuid
+from collections import Counter
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -51,7 +60,7 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Literal, Self, cast, get_args
 from urllib.parse import urlsplit
 
-from sealgate_local.https_server import HttpsServer, Request, Response
+from sealgate_local.https_server import Exchange, HttpsServer, Request, Response
 from sealgate_local.lifecycle import Service
 from sealgate_local.sandbox_oracles import (
     BODY_FIELD,
@@ -69,15 +78,20 @@ if TYPE_CHECKING:
 
 __all__ = [
     "BODY_FIELD",
+    "FAULT_KINDS",
     "SANDBOX_MODES",
+    "FaultPlan",
     "PartnerSandbox",
+    "Receipt",
     "SandboxMode",
     "Sandboxes",
     "Verification",
 ]
 
-SandboxMode = Literal["ok", "error500", "throttle429", "hang"]
+SandboxMode = Literal["ok", "error500", "throttle429", "hang", "reset", "reset_after"]
 SANDBOX_MODES: frozenset[str] = frozenset(get_args(SandboxMode))
+#: Every failure a :class:`FaultPlan` can inject.
+FAULT_KINDS: tuple[SandboxMode, ...] = ("error500", "throttle429", "hang", "reset", "reset_after")
 #: Longest a hang lasts; stopping the sandbox ends it at once.
 HANG_LIMIT = 60.0
 NOTIFY_TIMEOUT = 10.0
@@ -94,6 +108,56 @@ class Verification:
     idempotency_key: str | None
     fields: tuple[str, ...] = ()
     md5s: dict[str, str] = field(default_factory=dict, repr=False)
+
+
+@dataclass(frozen=True)
+class FaultPlan:
+    """Inject failures into a share (``rate``) of requests, chosen reproducibly from ``seed``.
+
+    The ``n``-th request carrying one idempotency key gets a fault when the first 8 bytes of
+    ``SHA-256(seed, partner, key, n)`` fall under ``rate``; the next 8 bytes pick which of ``kinds``. Requests
+    without the key are numbered by arrival instead. A hang lasts ``hang_seconds`` (set it above the gateway's
+    timeout), then the connection is closed without an answer; a 429 carries ``Retry-After: <retry_after>``.
+    """
+
+    rate: float = 0.2
+    seed: int = 0
+    kinds: tuple[SandboxMode, ...] = FAULT_KINDS
+    hang_seconds: float = 5.0
+    retry_after: str = "1"
+
+    def __post_init__(self) -> None:
+        if not 0.0 <= self.rate <= 1.0:
+            raise ValueError("fault rate must be between 0 and 1")
+        unknown = [kind for kind in self.kinds if kind not in FAULT_KINDS]
+        if unknown or not self.kinds:
+            raise ValueError(f"fault kinds must be some of {list(FAULT_KINDS)}; got {list(self.kinds)}")
+        if not self.hang_seconds > 0:
+            raise ValueError("hang_seconds must be positive")
+
+    def pick(self, partner: str, key: str, n: int) -> SandboxMode | None:
+        """The fault for the ``n``-th request (from 0) with idempotency key ``key``, None for none."""
+        digest = hashlib.sha256(f"{self.seed}\n{partner}\n{key}\n{n}".encode()).digest()
+        if int.from_bytes(digest[:8]) / 2**64 >= self.rate:
+            return None
+        return self.kinds[int.from_bytes(digest[8:16]) % len(self.kinds)]
+
+
+@dataclass(frozen=True)
+class Receipt:
+    """What the partner saw of one request: its idempotency key, what the sandbox did (``mode``: ``ok`` or a
+    fault), whether the partner processed it (its checks ran, its effect took place), the status answered
+    (None: no answer), whether a 2xx answer was written whole to the gateway while it was still connected,
+    and when the request arrived and the answer was written (epoch seconds)."""
+
+    partner: str
+    idempotency_key: str | None
+    mode: str
+    processed: bool
+    status: int | None
+    answered_2xx: bool
+    received_at: float
+    answered_at: float | None
 
 
 # --- answers: what each partner says back -------------------------------------------------------------------
@@ -229,6 +293,8 @@ class PartnerSandbox(Service):
         self._lock = threading.Lock()
         self._verifications: list[Verification] = []
         self._server = HttpsServer(self._handle, pki=pki, hang_limit=HANG_LIMIT)
+        self._faults: FaultPlan | None = None
+        self._seen: Counter[str | None] = Counter()
 
     @property
     def url(self) -> str:
@@ -242,7 +308,8 @@ class PartnerSandbox(Service):
 
     @property
     def mode(self) -> SandboxMode:
-        """``"ok"``, ``"error500"``, ``"throttle429"`` (with ``Retry-After``) or ``"hang"``; switchable live."""
+        """``"ok"``, ``"error500"``, ``"throttle429"`` (with ``Retry-After``), ``"hang"``, ``"reset"`` or
+        ``"reset_after"`` (processed, then reset); switchable live. :attr:`faults` overrides it per request."""
         return cast(SandboxMode, self._server.mode)
 
     @mode.setter
@@ -259,6 +326,29 @@ class PartnerSandbox(Service):
     @retry_after.setter
     def retry_after(self, value: str) -> None:
         self._server.retry_after = value
+
+    @property
+    def faults(self) -> FaultPlan | None:
+        """The faults injected request by request (None: none, ``mode`` applies to every request)."""
+        return self._faults
+
+    @faults.setter
+    def faults(self, plan: FaultPlan | None) -> None:
+        with self._lock:
+            self._faults = plan
+            self._seen.clear()
+        if plan is None:
+            self._server.fault = None
+            self._server.hang_limit = HANG_LIMIT
+            return
+        self._server.hang_limit = plan.hang_seconds
+        self._server.retry_after = plan.retry_after
+        self._server.fault = self._pick_fault
+
+    @property
+    def receipts(self) -> list[Receipt]:
+        """What the partner saw of every request settled so far (a hang counts once it ends), in that order."""
+        return [self._receipt(exchange) for exchange in self._server.exchanges]
 
     @property
     def verifications(self) -> list[Verification]:
@@ -333,6 +423,29 @@ class PartnerSandbox(Service):
         except ValueError:
             answer = None
         return status, answer if isinstance(answer, dict) else {"text": text}
+
+    def _pick_fault(self, request: Request) -> SandboxMode | None:
+        plan = self._faults
+        if plan is None:
+            return None
+        key = request.header(self._terms.idempotency_header)
+        with self._lock:
+            n = self._seen[key]
+            self._seen[key] += 1
+        return plan.pick(self.partner, key if key is not None else "", n)
+
+    def _receipt(self, exchange: Exchange) -> Receipt:
+        status = exchange.status
+        return Receipt(
+            partner=self.partner,
+            idempotency_key=exchange.request.header(self._terms.idempotency_header),
+            mode=exchange.mode,
+            processed=exchange.handled,
+            status=status,
+            answered_2xx=exchange.written and status is not None and 200 <= status < 300,
+            received_at=exchange.received_at,
+            answered_at=exchange.answered_at,
+        )
 
     def _handle(self, request: Request) -> Response:
         idempotency_key = request.header(self._terms.idempotency_header)
@@ -422,6 +535,15 @@ class Sandboxes:
 
     def __getitem__(self, partner: str) -> PartnerSandbox:
         return self._sandboxes[partner]
+
+    def inject(self, plan: FaultPlan | None) -> None:
+        """Give every sandbox the fault plan (None: no more injected faults)."""
+        for sandbox in self._sandboxes.values():
+            sandbox.faults = plan
+
+    def receipts(self) -> list[Receipt]:
+        """What every partner saw (see :attr:`PartnerSandbox.receipts`)."""
+        return [receipt for sandbox in self._sandboxes.values() for receipt in sandbox.receipts]
 
     def stop(self) -> None:
         """Stop every sandbox (those not started are skipped)."""

@@ -10,9 +10,10 @@ What one round does, as Lambda's poller does it:
    ``batchItemFailures`` when the mapping has ``ReportBatchItemFailures``; none when the function raised or
    timed out.
 
-What is not deleted becomes visible again after the queue's visibility timeout (or the delay the function set
-for it), and the queue's redrive policy moves it to the dead-letter queue after ``maxReceiveCount`` receives.
-Nothing here retries, delays or dead-letters on its own.
+What is not deleted becomes visible again after the queue's visibility timeout, and the queue's redrive policy
+moves it to the dead-letter queue after ``maxReceiveCount`` receives. (The forward function puts messages back
+and dead-letters them itself, so with it that is the exception: ``stats.redelivered`` counts the messages
+received more than once.) Nothing here retries, delays or dead-letters on its own.
 """
 
 from __future__ import annotations
@@ -77,6 +78,7 @@ class PollerStats:
     deleted: int = 0
     item_failures: int = 0
     invocation_errors: int = 0
+    redelivered: int = 0  # messages received with an ApproximateReceiveCount above 1
 
 
 class SqsPoller:
@@ -134,9 +136,13 @@ class SqsPoller:
             return 0
         event = {"Records": [self.record(message) for message in messages]}
         invocation = self._invoke(event)
+        again = sum(
+            1 for m in messages if int((m.get("Attributes") or {}).get("ApproximateReceiveCount", 1)) > 1
+        )
         with self._lock:
             self.stats.batches += 1
             self.stats.received += len(messages)
+            self.stats.redelivered += again
         if not invocation.ok:
             with self._lock:
                 self.stats.invocation_errors += 1

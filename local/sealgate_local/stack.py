@@ -6,7 +6,8 @@ What :class:`LocalStack` starts, in order, and stops in reverse:
    alarms' topic);
 2. the queues, tables, alarm topic, CloudWatch alarms and throwaway partner secrets ``template.yaml`` declares
    (:mod:`sealgate_local.aws_stack`), and the EMF lines the functions print turned into metric data in moto's
-   CloudWatch (:mod:`sealgate_local.emf_to_cloudwatch`);
+   CloudWatch (:mod:`sealgate_local.emf_to_cloudwatch`); the functions read their secrets through the AWS
+   Parameters and Secrets Lambda Extension's protocol, served in front of moto (:mod:`sealgate_local.secrets_extension`);
 3. one partner sandbox per profile over HTTPS, under a throwaway CA, made from the profile and its throwaway
    secret (:mod:`sealgate_local.sandboxes`);
 4. one worker pool per function (:mod:`sealgate_local.worker`), each worker a process with the function's
@@ -14,9 +15,15 @@ What :class:`LocalStack` starts, in order, and stops in reverse:
    ``SEALGATE_CA_BUNDLE`` (the sandboxes' CA: trusted by configuration, verification stays on) and, for the
    functions an SQS queue triggers, ``SEALGATE_BASE_URL_<PARTNER>`` (the sandboxes);
 5. the local API (:mod:`sealgate_local.api_server`) and one poller per SQS event source
-   (:mod:`sealgate_local.sqs_poller`).
+   (:mod:`sealgate_local.sqs_poller`). With ``iam_auth=True`` the local API checks SigV4 on every route but the
+   webhooks, as API Gateway does, against :attr:`LocalStack.credentials` (throwaway, made afresh each start;
+   ``make run``, ``make demo`` and ``make load`` turn it on; the default leaves the IAM routes open to plain
+   requests, as the tests that drive the functions through the local API expect).
 
-With ``built=True`` the functions run from ``sam build``'s output (``.aws-sam/build/<Function>``, the built
+Every worker runs this checkout's code: its ``sealgate`` from ``layers/crypto`` (put first on the worker's path,
+whatever the venv's editable install points at) and its handler from ``functions/``; each worker reports where
+it loaded them from (:meth:`LocalStack.loaded_outside` lists anything from elsewhere). With ``built=True`` the
+functions run from ``sam build``'s output (``.aws-sam/build/<Function>``, the built
 layer's ``sealgate`` on the path), so packaging mistakes show up. Nothing here talks to a real AWS account:
 the workers' environment is built from scratch, with credentials that only moto accepts.
 """
@@ -42,8 +49,10 @@ from sealgate_local.api_server import ApiServer, Route, routes_from_template
 from sealgate_local.emf_to_cloudwatch import EmfToCloudWatch, Series, totals
 from sealgate_local.function_logs import FunctionLogs
 from sealgate_local.lifecycle import Service
+from sealgate_local.secrets_extension import SecretsExtension
+from sealgate_local.sigv4 import LocalCredentials
 from sealgate_local.sqs_poller import SqsPoller, sqs_sources
-from sealgate_local.worker import FunctionSpec, Invocation, WorkerPool
+from sealgate_local.worker import FunctionSpec, Invocation, Origins, WorkerPool
 
 if TYPE_CHECKING:
     from moto.server import ThreadedMotoServer
@@ -52,9 +61,11 @@ if TYPE_CHECKING:
 
 ROOT = Path(__file__).resolve().parents[2]
 BUILD_DIR = ROOT / ".aws-sam" / "build"
+#: The checkout's layer: the folder holding its ``sealgate`` package.
+LAYER_DIR = ROOT / "layers" / "crypto"
 REGION = "us-east-1"
 # Only moto accepts these; they keep a developer's own AWS credentials out of the workers.
-DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local-moto", "AWS_SECRET_ACCESS_KEY": "local-moto"}
+DUMMY_CREDENTIALS = {"AWS_ACCESS_KEY_ID": "local-moto", "AWS_SECRET_ACCESS_KEY": "local-moto"}  # nosec B105 - moto accepts any
 
 
 class LocalStack(Service):
@@ -71,10 +82,13 @@ class LocalStack(Service):
         echo: Callable[[str, str], None] | None = None,
         template_path: Path = aws_stack.TEMPLATE,
         profiles_dir: str | Path | None = None,
+        iam_auth: bool = False,
+        on_auth_refusal: Callable[[str], None] | None = None,
     ) -> None:
         """``parameters`` override the template's; ``environment`` adds variables per function (short name);
         ``echo`` sees every line a function prints; ``profiles_dir`` adds partner profiles (default:
-        ``SEALGATE_PROFILES_DIR``), which get throwaway secrets and reach the functions' environment."""
+        ``SEALGATE_PROFILES_DIR``), which get throwaway secrets and reach the functions' environment;
+        ``iam_auth`` makes the IAM routes check SigV4 (``on_auth_refusal`` sees why one was refused)."""
         self.built = built
         self.stage = stage
         self.parameters = dict(parameters or {})
@@ -82,6 +96,8 @@ class LocalStack(Service):
         self.pool_size = pool_size
         self.template_path = template_path
         self.profiles_dir = profiles_dir
+        self.iam_auth = iam_auth
+        self._on_auth_refusal = on_auth_refusal
         self.template = aws_stack.load_template(template_path)
         self.logs = FunctionLogs(echo)
         self.pools: dict[str, WorkerPool] = {}
@@ -95,6 +111,7 @@ class LocalStack(Service):
         self._api: ApiServer | None = None
         self._moto: ThreadedMotoServer | None = None
         self._moto_url = ""
+        self._secrets_extension: SecretsExtension | None = None
         self._directory: Path | None = None
         self._lock = threading.Lock()
 
@@ -131,6 +148,8 @@ class LocalStack(Service):
             template_path=self.template_path,
             profiles_dir=self.profiles_dir,
         )
+        secretsmanager = self.clients.secretsmanager
+        self._secrets_extension = SecretsExtension(lambda: secretsmanager).start()
         self.emf = EmfToCloudWatch(self.clients.cloudwatch)
         self.logs.emf_sink = self.emf
         self._sandboxes = Sandboxes.start(
@@ -147,7 +166,15 @@ class LocalStack(Service):
             for started in [executor.submit(pool.start) for pool in self.pools.values()]:
                 started.result()
         self.routes = routes_from_template(self.template, names)
-        self._api = ApiServer(self.routes, self.invoke, stage=self.stage, account_id=self.account_id).start()
+        self._api = ApiServer(
+            self.routes,
+            self.invoke,
+            stage=self.stage,
+            account_id=self.account_id,
+            region=self.aws.region,
+            iam_auth=self.iam_auth,
+            on_auth_refusal=self._on_auth_refusal,
+        ).start()
         for source in sources:
             queue = self.aws.queues[source.queue_logical_id]
             self.pollers.append(
@@ -176,6 +203,9 @@ class LocalStack(Service):
         if self._sandboxes is not None:
             self._sandboxes.stop()
             self._sandboxes = None
+        if self._secrets_extension is not None:
+            self._secrets_extension.stop()
+            self._secrets_extension = None
         if self._moto is not None:
             self._moto.stop()
             self._moto = None
@@ -191,6 +221,13 @@ class LocalStack(Service):
         if self._api is None:
             raise RuntimeError("the local stack is not running")
         return self._api.base_url
+
+    @property
+    def secrets_extension(self) -> SecretsExtension:
+        """The Parameters and Secrets Lambda Extension's endpoint the functions fetch their secrets from."""
+        if self._secrets_extension is None:
+            raise RuntimeError("the local stack is not running")
+        return self._secrets_extension
 
     @property
     def sandboxes(self) -> Sandboxes:
@@ -212,12 +249,39 @@ class LocalStack(Service):
 
     @property
     def caller_arn(self) -> str:
-        """The IAM principal the local API marks callers of IAM routes as."""
-        return f"arn:aws:iam::{self.account_id}:user/local-developer"
+        """The IAM principal of :attr:`credentials`: the caller the IAM routes' functions see."""
+        return self._running_api().caller_arn
+
+    @property
+    def credentials(self) -> LocalCredentials:
+        """The throwaway access key that signs requests to the IAM routes (made when the stack started)."""
+        return self._running_api().credentials
+
+    @property
+    def region(self) -> str:
+        """The region a signature's credential scope must name."""
+        return self.resources.region
 
     def invoke(self, function: str, event: Mapping[str, Any], request_id: str | None = None) -> Invocation:
         """Invoke ``function`` (short name: ``encrypt``, ``sign``, ``forward``) once, like Lambda's Invoke."""
         return self.pools[function].invoke(event, request_id or str(uuid.uuid4()))
+
+    def origins(self) -> dict[str, list[Origins]]:
+        """Where each function's ready workers loaded ``sealgate``, their handler and the harness from."""
+        return {name: pool.origins for name, pool in self.pools.items()}
+
+    def loaded_outside(self, root: Path = ROOT) -> list[str]:
+        """``function: what: path`` for everything a worker loaded from outside ``root`` (default: this
+        checkout); also when a function has no ready worker or one never imported ``sealgate``."""
+        found: list[str] = []
+        for name, origins in self.origins().items():
+            if not origins:
+                found.append(f"{name}: no ready worker")
+            for origin in origins:
+                if origin.sealgate is None:
+                    found.append(f"{name}: sealgate: not imported")
+                found += [f"{name}: {problem}" for problem in origin.outside(root)]
+        return sorted(set(found))
 
     def queue_depth(self, logical_id: str) -> tuple[int, int]:
         """(visible, in flight) messages of a queue of the template, by logical id."""
@@ -239,6 +303,11 @@ class LocalStack(Service):
         return totals(self._running_clients().cloudwatch, start=self.started_at, end=datetime.now(UTC))
 
     # --- internals ------------------------------------------------------------------------------------------
+
+    def _running_api(self) -> ApiServer:
+        if self._api is None:
+            raise RuntimeError("the local stack is not running")
+        return self._api
 
     def _running_clients(self) -> aws_stack.AwsClients:
         if self.clients is None:
@@ -294,11 +363,13 @@ class LocalStack(Service):
             **function.environment,
             "SEALGATE_CA_BUNDLE": self._sandboxes.ca_bundle,
         }
+        if self._secrets_extension is not None:  # the Lambda extension's protocol, served in front of moto
+            environment.update(self._secrets_extension.environment())
         if delivers:
             for partner, url in self._sandboxes.urls.items():
                 environment[f"SEALGATE_BASE_URL_{partner.upper()}"] = url
         environment.update(self.extra_environment.get(function.name, {}))
-        code_dir, layer_dir = function.code_dir, None
+        code_dir, layer_dir = function.code_dir, LAYER_DIR
         if self.built:
             code_dir = BUILD_DIR / function.logical_id
             layer_dir = BUILD_DIR / "CryptoLayer" / "python"

@@ -5,7 +5,10 @@ Child side (``python -m sealgate_local.worker --code DIR --handler app.lambda_ha
 - ``sys.path`` starts with the function's code folder (Lambda's ``/var/task``), then, with ``--layer DIR``, a
   temporary folder holding only a symlink to ``DIR/sealgate``: the layer's own package goes ahead of the venv's
   editable install, while its third-party packages (arm64 wheels from ``sam build``, unloadable here) stay
-  out; ``cryptography``, ``jwcrypto`` and Powertools come from the venv.
+  out; ``cryptography``, ``jwcrypto`` and Powertools come from the venv. The local stack always passes a layer
+  (the checkout's ``layers/crypto``, or the built one): an editable install pointing at another tree (a copy,
+  a stale venv) is never what a worker runs.
+- The worker module itself comes from the parent's ``sealgate_local`` (``PYTHONPATH``), not the venv's.
 - The handler module is imported once (the init phase: the functions read their secrets here).
 - Results go on a dedicated pipe: the original stdout is duplicated for them, and fd 1 is pointed at stderr,
   so everything the function prints (Powertools JSON logs, EMF metric lines, tracebacks) reaches the parent
@@ -14,7 +17,8 @@ Child side (``python -m sealgate_local.worker --code DIR --handler app.lambda_ha
 Protocol, one JSON object per line::
 
     stdin    {"event": {...}, "context": {"aws_request_id": "..."}}
-    results  {"type": "ready", "sealgate": "<folder the sealgate package came from>"}     once, after init
+    results  {"type": "ready", "sealgate": "<folder>", "function": "<file>", "harness": "<folder>"}  once:
+             where the sealgate package, the handler's module and this worker module were loaded from
              {"type": "init_error", "errorType": "ImportError"}                        instead, then exit
              {"type": "result", "result": <the handler's return value>}               per event
              {"type": "error", "errorType": "KeyError"}                               per event that raised
@@ -24,6 +28,8 @@ Protocol, one JSON object per line::
 Parent side: :class:`Worker` starts and talks to one such process, killing it when an invocation outlives the
 function's timeout (Lambda's "Task timed out"); :class:`WorkerPool` keeps a few per function, so that an SQS
 batch being delivered does not hold up an API call to the same function (Lambda would run them concurrently).
+A worker whose ``sealgate`` is not its spec's layer, or whose handler module is not in its code folder, fails
+its start (:class:`WorkerFailed`): tests and the demo cannot silently run other code than they name.
 """
 
 from __future__ import annotations
@@ -85,6 +91,24 @@ def _layer_path(layer: Path) -> str:
     return str(holder)
 
 
+def _loaded_from(module: str, *, folder: bool) -> str | None:
+    """The resolved file (or, for a package, folder) ``module`` was imported from; None if not imported."""
+    loaded = sys.modules.get(module)
+    file = getattr(loaded, "__file__", None)
+    if not file:
+        return None
+    path = Path(file).resolve()
+    return str(path.parent if folder else path)
+
+
+def _origins(handler_module: str) -> dict[str, str | None]:
+    return {
+        "sealgate": _loaded_from("sealgate", folder=True),
+        "function": _loaded_from(handler_module, folder=False),
+        "harness": _loaded_from("sealgate_local", folder=True),
+    }
+
+
 def _child(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m sealgate_local.worker")
     parser.add_argument("--code", required=True, type=Path, help="the function's code folder")
@@ -123,9 +147,7 @@ def _child(argv: Sequence[str] | None = None) -> int:
         traceback.print_exc()
         answer({"type": "init_error", "errorType": type(error).__name__})
         return 1
-    layer = sys.modules.get("sealgate")
-    origin = str(Path(layer.__file__).resolve().parent) if layer and layer.__file__ else None
-    answer({"type": "ready", "sealgate": origin})
+    answer({"type": "ready", **_origins(module_name)})
 
     for line in sys.stdin:
         request = json.loads(line)
@@ -150,6 +172,31 @@ def _child(argv: Sequence[str] | None = None) -> int:
 
 # --- parent side -------------------------------------------------------------------------------------------
 
+#: This module's ``sealgate_local`` package: a worker runs the same harness as its parent.
+HARNESS_PATH = Path(__file__).resolve().parents[1]
+
+
+@dataclass(frozen=True)
+class Origins:
+    """Where one worker loaded its code from (resolved paths; None: not imported)."""
+
+    sealgate: str | None
+    function: str | None
+    harness: str | None
+
+    def outside(self, root: Path) -> list[str]:
+        """``what: path`` for each loaded piece that is not inside ``root`` (a checkout, a build folder)."""
+        root = root.resolve()
+        found = []
+        for what, where in (
+            ("sealgate", self.sealgate),
+            ("function", self.function),
+            ("harness", self.harness),
+        ):
+            if where is not None and not Path(where).is_relative_to(root):
+                found.append(f"{what}: {where}")
+        return found
+
 
 @dataclass(frozen=True)
 class FunctionSpec:
@@ -163,6 +210,18 @@ class FunctionSpec:
     environment: Mapping[str, str]
     layer_dir: Path | None = None
     arn: str = ""
+
+    def misplaced(self, origins: Origins) -> list[str]:
+        """What a worker loaded from elsewhere than this spec names: ``sealgate`` not from ``layer_dir``, the
+        handler's module not from ``code_dir``."""
+        problems = []
+        layer = None if self.layer_dir is None else (self.layer_dir / "sealgate").resolve()
+        if layer is not None and origins.sealgate is not None and Path(origins.sealgate) != layer:
+            problems.append(f"sealgate from {origins.sealgate}, not the layer {layer}")
+        code = self.code_dir.resolve()
+        if origins.function is None or not Path(origins.function).is_relative_to(code):
+            problems.append(f"handler module from {origins.function}, not {code}")
+        return problems
 
 
 @dataclass(frozen=True)
@@ -214,10 +273,12 @@ class Worker:
         ]
         if spec.layer_dir is not None:
             command += ["--layer", str(spec.layer_dir)]
+        # The child's ``-m sealgate_local.worker`` is this very module, whatever the venv's install points at.
+        environment = {**spec.environment, "PYTHONPATH": str(HARNESS_PATH)}
         self._process = subprocess.Popen(  # noqa: S603 - our own interpreter and module
             command,
             cwd=spec.code_dir,
-            env=dict(spec.environment),
+            env=environment,
             stdin=subprocess.PIPE,
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
@@ -231,7 +292,7 @@ class Worker:
         ]
         for thread in self._threads:
             thread.start()
-        self.sealgate_origin: str | None = None
+        self.origins: Origins | None = None
 
     @property
     def pid(self) -> int:
@@ -253,7 +314,17 @@ class Worker:
             self.kill()
             raise WorkerFailed(f"{self.spec.name}: init failed ({error})")
         self._wait_logs()
-        self.sealgate_origin = message.get("sealgate")
+        origins = Origins(message.get("sealgate"), message.get("function"), message.get("harness"))
+        problems = self.spec.misplaced(origins)
+        if problems:
+            self.kill()
+            raise WorkerFailed(f"{self.spec.name}: loaded other code than its spec: {'; '.join(problems)}")
+        self.origins = origins
+
+    @property
+    def sealgate_origin(self) -> str | None:
+        """The folder the ``sealgate`` package was imported from (None: not imported, or not ready)."""
+        return None if self.origins is None else self.origins.sealgate
 
     def invoke(self, event: Mapping[str, Any], request_id: str) -> Invocation:
         """Run the handler on ``event``; past the function's timeout the process is killed (like Lambda)."""
@@ -351,6 +422,12 @@ class WorkerPool:
         """Where each worker imported the ``sealgate`` package from."""
         with self._lock:
             return {worker.sealgate_origin for worker in self._all}
+
+    @property
+    def origins(self) -> list[Origins]:
+        """Where each ready worker loaded ``sealgate``, its handler module and the harness from."""
+        with self._lock:
+            return [worker.origins for worker in self._all if worker.origins is not None]
 
     def invoke(self, event: Mapping[str, Any], request_id: str | None = None) -> Invocation:
         """Invoke the function once on some worker (waiting for one if ``size`` are busy)."""

@@ -25,6 +25,7 @@ import pytest
 from moto import mock_aws
 
 from sealgate_local.aws_stack import AwsClients, StackResources, build_stack
+from tests import leak_detector
 from tests.integration.oracles import Php
 from tests.interop.aesbridge_oracle import load_oracle
 
@@ -99,6 +100,23 @@ class Answer:
         return self.body.get("code") if isinstance(self.body, dict) else None
 
 
+def _report_consumed(event_: Mapping[str, Any], result: Any) -> None:
+    """Tell the leak detector which SQS records the function processed: Lambda's event source would delete
+    them (those not in ``batchItemFailures``), so what they held is not at rest, even if the test leaves the
+    messages in flight."""
+    records = event_.get("Records")
+    failures = result.get("batchItemFailures") if isinstance(result, dict) else None
+    if not isinstance(records, list) or not isinstance(failures, list):
+        return
+    failed = {item.get("itemIdentifier") for item in failures if isinstance(item, dict)}
+    leak_detector.consumed(
+        str(record["messageId"])
+        for record in records
+        if isinstance(record, dict) and record.get("eventSource") == "aws:sqs" and "messageId" in record
+        if record["messageId"] not in failed
+    )
+
+
 def answer(response: Mapping[str, Any]) -> Answer:
     text = str(response.get("body") or "")
     try:
@@ -120,6 +138,7 @@ class Function:
     def invoke(self, event_: Mapping[str, Any]) -> dict[str, Any]:
         context = FakeContext(function_name=f"sealgate-dev-{self.name}")
         result: dict[str, Any] = self.module.lambda_handler(copy.deepcopy(dict(event_)), context)
+        _report_consumed(event_, result)
         return result
 
     def call(self, event_: Mapping[str, Any]) -> Answer:

@@ -48,8 +48,11 @@ def test_queues_as_declared(stack: StackResources) -> None:
         assert attributes["QueueArn"] == queue.arn
         assert attributes["VisibilityTimeout"] == str(properties.get("VisibilityTimeout", 30))
         assert attributes["MessageRetentionPeriod"] == str(properties["MessageRetentionPeriod"])
-        key = properties["KmsMasterKeyId"]["Fn::GetAtt"][0]
-        assert attributes["KmsMasterKeyId"] == stack.keys[key]
+        named = properties["KmsMasterKeyId"]
+        if "Fn::GetAtt" in named:  # the key's ARN
+            assert attributes["KmsMasterKeyId"] == stack.keys[named["Fn::GetAtt"][0]]
+        else:  # Ref: the key's id
+            assert attributes["KmsMasterKeyId"] == stack.keys[named["Ref"]].split("/")[-1]
         redrive = properties.get("RedrivePolicy")
         if redrive is None:
             assert "RedrivePolicy" not in attributes
@@ -86,7 +89,7 @@ def test_kms_keys_as_declared_and_found_again(stack: StackResources) -> None:
     assert stack.clients is not None
     kms = stack.clients.kms
     declared = resources("AWS::KMS::Key")
-    assert set(stack.keys) == set(declared) == {"AtRestKey"}
+    assert set(stack.keys) == set(declared) == {"AtRestKey", "MonitoringKey"}
     arn = stack.keys["AtRestKey"]
     account = arn.split(":")[4]
     assert kms.describe_key(KeyId="alias/sealgate-dev-AtRestKey")["KeyMetadata"]["Arn"] == arn

@@ -441,9 +441,11 @@ def test_a_duplicate_message_in_one_batch_reaches_the_partner_once(
 
 @pytest.mark.interop
 def test_mixed_batch_retries_throttles_and_dead_letters(
-    forward_fn: Function, stack: StackResources, partner_api: PartnerApi, output: Output
+    cold_start: Callable[..., Function], stack: StackResources, partner_api: PartnerApi, output: Output
 ) -> None:
     assert stack.clients is not None
+    # Retries after a 1 s backoff (the first of 1, 2, 4... s); the template's is 5 s.
+    forward_fn = cold_start("forward", OUTBOUND_BACKOFF_BASE_SECONDS="1", **partner_api.environment())
     partner_api.answers["netcore"] = Response(500, {"Content-Type": "text/plain"}, b"partner failure")
     partner_api.answers["paykun"] = Response(429, {"Retry-After": "1"}, b"slow down")
     partner_api.answers["dlocal"] = Response(422, {"Content-Type": "application/json"}, b'{"code":5001}')
@@ -463,8 +465,8 @@ def test_mixed_batch_retries_throttles_and_dead_letters(
 
     answer = forward_fn.invoke(sqs_event(stack, messages))
 
-    failed = {item["itemIdentifier"] for item in answer["batchItemFailures"]}
-    assert failed == {by_partner["netcore"], by_partner["paykun"]}
+    # Every record succeeds: the retried ones were put back (sent again, delayed) by the function itself.
+    assert answer == {"batchItemFailures": []}
     for partner in PARTNERS:
         assert len(partner_api.received(partner)) == 1
     statuses = {p: outcome(forward_fn, ids[p]) for p in PARTNERS}
@@ -489,16 +491,29 @@ def test_mixed_batch_retries_throttles_and_dead_letters(
     assert output.metric_total(metric_names.FORWARD_FAILED) == 5
     assert output.metric_total(metric_names.FORWARD_DELIVERED) == 1
 
-    time.sleep(1.3)  # the 429's Retry-After: 1 s; the 500 keeps the queue's 180 s visibility timeout
+    for partner in ("netcore", "paykun"):
+        assert statuses[partner]["attempts"] == 1
+        assert statuses[partner]["next_attempt_at"] > statuses[partner]["updated_at"]
+
+    time.sleep(1.3)  # the backoff (1 s) and the 429's Retry-After (1 s); the originals stay in flight
     visible = receive(stack)
-    assert [m["MessageId"] for m in visible] == [by_partner["paykun"]]
+    assert sorted(json.loads(m["Body"])["partner"] for m in visible) == ["netcore", "paykun"]
+    originals = {m["Body"]: m for m in messages}
+    for copy in visible:
+        assert copy["MessageId"] not in by_partner.values()
+        assert copy["Body"] == originals[copy["Body"]]["Body"]
+        assert copy["MessageAttributes"]["sealgate-attempts"]["StringValue"] == "1"
+        assert copy["MessageAttributes"]["sealgate-waits"]["StringValue"] == "0"
 
     partner_api.answers.clear()
     assert forward_fn.invoke(sqs_event(stack, visible)) == {"batchItemFailures": []}
-    assert outcome(forward_fn, ids["paykun"])["status"] == "delivered"
-    paykun = partner_api.received("paykun")
-    assert len(paykun) == 2
-    assert paykun[0].header("Idempotency-Key") == paykun[1].header("Idempotency-Key")
+    for partner in ("netcore", "paykun"):
+        item = outcome(forward_fn, ids[partner])
+        assert (item["status"], item["attempts"], item["last_reason"]) == ("delivered", 2, "ok")
+        assert "next_attempt_at" not in item
+        sent = partner_api.received(partner)
+        assert len(sent) == 2
+        assert sent[0].header("Idempotency-Key") == sent[1].header("Idempotency-Key")
     assert_nothing_secret(stack, output)
 
 
@@ -518,7 +533,7 @@ def test_keys_unavailable_at_cold_start_fails_every_item_then_recovers(
     enqueue_all(healthy)  # queued (protected) before the outage
     batch = sqs_event(stack, receive(stack))
     secrets_outage.begin()
-    function = cold_start("forward", **partner_api.environment())
+    function = cold_start("forward", OUTBOUND_BACKOFF_BASE_SECONDS="1", **partner_api.environment())
 
     refused = function.call(
         event("forward-enqueue-netcore", body={**enqueue_body("netcore"), "idempotency_key": "k-2"})
@@ -530,17 +545,31 @@ def test_keys_unavailable_at_cold_start_fails_every_item_then_recovers(
     assert receive(stack) == []
     down = function.invoke(batch)
 
-    assert {item["itemIdentifier"] for item in down["batchItemFailures"]} == {
-        record["messageId"] for record in batch["Records"]
-    }
+    # Put back untried: no attempt spent, the outcome says why the message waits.
+    assert down == {"batchItemFailures": []}
     assert partner_api.server.requests == []
     assert output.metric_total(metric_names.KEY_LOAD_FAILED) >= 1
+    for record in batch["Records"]:
+        item = outcome(healthy, json.loads(record["body"])["id"])
+        assert (item["status"], item["last_reason"], item["attempts"], item["waits"]) == (
+            "waiting",
+            "keys_unavailable",
+            0,
+            1,
+        )
 
     secrets_outage.end()
-    back = function.invoke(batch)
+    time.sleep(1.2)  # the first wait's backoff: 1 s
+    waiting = receive(stack)
+    assert len(waiting) == len(PARTNERS)
+    assert {m["MessageAttributes"]["sealgate-attempts"]["StringValue"] for m in waiting} == {"0"}
+    back = function.invoke(sqs_event(stack, waiting))
 
     assert back == {"batchItemFailures": []}
     assert sorted(PartnerApi.partner_of(r.path) for r in partner_api.server.requests) == sorted(PARTNERS)
+    for record in batch["Records"]:
+        item = outcome(healthy, json.loads(record["body"])["id"])
+        assert (item["status"], item["attempts"]) == ("delivered", 1)
 
 
 @pytest.mark.interop

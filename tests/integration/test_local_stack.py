@@ -1,9 +1,9 @@
 """The local stack end to end: moto, template resources, partner sandboxes, worker processes, API, SQS poller.
 
 The flows are checked by the partner sandboxes (independent implementations of each partner's side), not by
-Sealgate's own decoders. Failure tests put a sandbox in a failure mode and follow the message: reported as a
-batch item failure, outcome ``retrying``, still on the queue (nothing lost), or moved to the dead-letter
-queue by the queue's redrive policy after its last receive. The last test runs the demo and every failure
+Sealgate's own decoders. Failure tests put a sandbox in a failure mode and follow the message: put back on the
+queue by the forward function (outcome ``retrying``, nothing lost, no receive spent) and delivered once the
+partner recovers, or dead-lettered by the function after its last attempt. The last test runs the demo and every failure
 flow with card numbers, CVVs, CPFs and markers in protected fields, then searches every queue, table, log
 line and API answer of the stack for them and for every throwaway key.
 """
@@ -47,8 +47,14 @@ FINAL = {"delivered", "rejected", "dead_lettered"}
 
 @pytest.fixture(scope="module")
 def stack() -> Iterator[LocalStack]:
-    # A short partner timeout keeps the hang test quick; everything else is the template's.
-    with LocalStack(parameters={"ForwardTimeoutSeconds": "2"}) as running:
+    # A short partner timeout and short backoffs (1 s, doubling, capped at 2 s) keep the failure tests quick;
+    # everything else is the template's.
+    parameters = {
+        "ForwardTimeoutSeconds": "2",
+        "DeliveryBackoffBaseSeconds": "1",
+        "DeliveryBackoffCapSeconds": "2",
+    }
+    with LocalStack(parameters=parameters) as running:
         yield running
 
 
@@ -172,32 +178,50 @@ def wait_for(condition: Any, timeout: float) -> None:
 
 
 def partner_failure(
-    stack: LocalStack, demo: Demo, partner: str, payload: Any, mode: SandboxMode, reason: str
+    stack: LocalStack,
+    demo: Demo,
+    partner: str,
+    payload: Any,
+    mode: SandboxMode,
+    reason: str,
+    *,
+    recover: bool = True,
 ) -> None:
-    """The partner fails once: a batch item failure, outcome ``retrying``, the message left in flight."""
+    """The partner fails: the message is put back (sent again, delayed) by the function, outcome ``retrying``
+    with one attempt, no record failed and no receive spent; delivered once the partner recovers (with
+    ``recover=False`` the partner keeps failing, and the message keeps waiting on the queue)."""
     operation = next(iter(stack.resources.profiles[partner].operations))
     sandbox = stack.sandboxes[partner]
     poller = stack.pollers[0]
-    failures_before = poller.stats.item_failures
-    _, in_flight_before = stack.queue_depth("OutboundQueue")
+    failures_before, redelivered_before = poller.stats.item_failures, poller.stats.redelivered
     dead_before = stack.queue_depth("OutboundDeadLetterQueue")
     key = str(uuid.uuid4())
     sandbox.mode = mode
     try:
         outcome_id = enqueue(demo, partner, operation, payload, key)
         outcome = wait_outcome(demo, partner, outcome_id, {"retrying", *FINAL})
+        tried = requests_with_key(stack, partner, key)
+        waiting = [m for m in queue_messages(stack)["OutboundQueue"] if key in m]
     finally:
-        sandbox.mode = "ok"
+        if recover:
+            sandbox.mode = "ok"
 
     assert outcome["status"] == "retrying"
     assert outcome["last_reason"] == reason
-    assert requests_with_key(stack, partner, key) == 1  # it was attempted
-    wait_for(lambda: poller.stats.item_failures > failures_before, 5)
-    assert poller.stats.item_failures == failures_before + 1
-    assert stack.queue_depth("OutboundQueue")[1] == in_flight_before + 1  # not deleted: SQS redelivers it
+    assert outcome["attempts"] == 1
+    assert outcome["next_attempt_at"] > outcome["updated_at"]
+    assert tried == 1  # it was attempted, once so far
+    assert len(waiting) == 1  # put back: nothing lost
+    assert json.loads(waiting[0])["attributes"]["sealgate-attempts"]["StringValue"] == "1"
+    assert poller.stats.item_failures == failures_before  # no record failed: SQS's receives are not spent
+    assert poller.stats.redelivered == redelivered_before
     assert stack.queue_depth("OutboundDeadLetterQueue") == dead_before
     audits = stack.logs.audits(partner=partner)
     assert any(a["outcome"] == "retry" and a["reason"] == reason for a in audits)
+    if recover:
+        delivered = wait_outcome(demo, partner, outcome_id, FINAL)
+        assert delivered["status"] == "delivered"
+        assert delivered["attempts"] == requests_with_key(stack, partner, key) == 2
 
 
 def throttled_then_delivered(stack: LocalStack, demo: Demo, payload: Any) -> None:
@@ -220,11 +244,11 @@ def throttled_then_delivered(stack: LocalStack, demo: Demo, payload: Any) -> Non
 
 
 def poison_to_dead_letters(stack: LocalStack, demo: Demo, card: dict[str, str]) -> None:
-    """dLocal answers 429 to every receive: the redrive policy moves the message to the dead-letter queue."""
+    """dLocal answers 429 to every attempt: the function dead-letters the message after its last attempt."""
     sandbox = stack.sandboxes["dlocal"]
     key = str(uuid.uuid4())
     dead_before, _ = stack.queue_depth("OutboundDeadLetterQueue")
-    sandbox.retry_after = "0"  # redelivered at once: the five receives take a second, not 15 minutes
+    sandbox.retry_after = "0"  # retried after the backoff alone: 1 s, then 2 s
     sandbox.mode = "throttle429"
     try:
         payment = {"amount": 1.0, "currency": "BRL", "card": card}
@@ -237,7 +261,7 @@ def poison_to_dead_letters(stack: LocalStack, demo: Demo, card: dict[str, str]) 
 
     assert outcome["status"] == "dead_lettered"
     assert outcome["last_reason"] == "partner_http_429"
-    assert requests_with_key(stack, "dlocal", key) == 5  # the queue's maxReceiveCount
+    assert requests_with_key(stack, "dlocal", key) == outcome["attempts"] == 5  # DeliveryMaxAttempts
     assert stack.queue_depth("OutboundDeadLetterQueue")[0] == dead_before + 1
     assert any(a.firing for a in stack.alarms() if a.logical_id == "OutboundDeadLetterAlarm")
 
@@ -552,7 +576,7 @@ def test_a_forged_webhook_is_a_signature_failure_in_moto_cloudwatch(stack: Local
 @pytest.mark.parametrize(
     ("mode", "reason"), [("error500", "partner_http_500"), ("hang", "partner_unreachable")]
 )
-def test_partner_failure_is_a_batch_item_failure_and_the_message_stays_queued(
+def test_partner_failure_is_put_back_and_delivered_once_the_partner_recovers(
     stack: LocalStack, demo: Demo, mode: SandboxMode, reason: str
 ) -> None:
     partner_failure(stack, demo, "paykun", {"order_id": "ORD-F", "amount": "1.00"}, mode, reason)
@@ -597,16 +621,33 @@ def test_no_card_number_cvv_cpf_marker_or_key_in_any_queue_table_log_or_answer(
     planted = Planted()
     results = demo.run()
     assert [r for r in results if not r.verified] == []
-    partner_failure(stack, demo, "infosimples", planted.cpf_params(), "error500", "partner_http_500")
-    partner_failure(
-        stack, demo, "paykun", {"order_id": "ORD-L", "note": planted.marker()}, "hang", "partner_unreachable"
-    )
     throttled_then_delivered(stack, demo, [{"activity_name": "leak-scan", "identity": planted.marker()}])
     poison_to_dead_letters(stack, demo, planted.card())
     malformed_card_refused(stack, demo, planted.card())
     plain_message_protected_and_delivered(stack, demo, planted.card())
     plain_message_dead_lettered_without_payload(stack, planted.card())
+    # Last, and left failing until the scan is done: their messages wait on the queue while it reads it.
+    try:
+        partner_failure(
+            stack, demo, "infosimples", planted.cpf_params(), "error500", "partner_http_500", recover=False
+        )
+        partner_failure(
+            stack,
+            demo,
+            "paykun",
+            {"order_id": "ORD-L", "note": planted.marker()},
+            "hang",
+            "partner_unreachable",
+            recover=False,
+        )
+        scan_everything(stack, demo, planted)
+    finally:
+        stack.sandboxes["infosimples"].mode = "ok"
+        stack.sandboxes["paykun"].mode = "ok"
 
+
+def scan_everything(stack: LocalStack, demo: Demo, planted: Planted) -> None:
+    """Search every queue, table, log line and API answer of the stack for the planted values and keys."""
     queues = queue_messages(stack)
     tables = table_items(stack)
     logged = [line for _, line in stack.logs.lines]
@@ -642,8 +683,18 @@ def test_no_card_number_cvv_cpf_marker_or_key_in_any_queue_table_log_or_answer(
         f"({', '.join(f'{len(v)} {k}s' for k, v in needles.items())}); found {len(found)}"
     )
     assert found == []
-    # The scan saw what the flows left behind: retried messages in flight, dead letters, the notification.
+    # The scan saw what the flows left behind: retried messages waiting, dead letters, the notification.
     assert len(queues["OutboundQueue"]) >= 2
     assert len(queues["OutboundDeadLetterQueue"]) >= 2
     assert len(queues["InboundQueue"]) >= 1
     assert all(tables.values())
+
+
+def test_the_functions_read_their_keys_through_the_secrets_extension(stack: LocalStack) -> None:
+    from sealgate.partners import served_by
+
+    profiles = stack.resources.profiles
+    each_worker_once = sum(len(served_by(name, profiles)) for name in ("encrypt", "sign", "forward"))
+
+    assert stack.secrets_extension.requests >= each_worker_once
+    assert stack.secrets_extension.refused == 0, "every worker presented its session token"

@@ -36,6 +36,20 @@ BASIC = "arn:aws:iam::aws:policy/service-role/AWSLambdaBasicExecutionRole"
 XRAY = "arn:aws:iam::aws:policy/AWSXrayWriteOnlyAccess"
 SQS_POLLER = "arn:aws:iam::aws:policy/service-role/AWSLambdaSQSQueueExecutionRole"
 EVENT_BODY_KEYS = {"partner", "operation", "payload", "idempotency_key"}
+# Throttling, reserved concurrency and monitoring parameters: their defaults are checked in test_monitoring.py.
+LIMITS_AND_MONITORING = (
+    "ApiRateLimit",
+    "ApiBurstLimit",
+    "WebhookRateLimit",
+    "WebhookBurstLimit",
+    "EncryptReservedConcurrency",
+    "SignReservedConcurrency",
+    "ForwardReservedConcurrency",
+    "OutboundMaxConcurrency",
+    "ApiAccessLogRetentionDays",
+    "ApiAuthFailureThreshold",
+    "ApiClientErrorBurstThreshold",
+)
 
 
 # --- helpers over the translated template ---
@@ -206,7 +220,11 @@ def test_every_function_runs_python313_on_arm64_with_the_layer(sam_template: Tem
     for name, function in functions(cfn).items():
         assert function["Runtime"] == "python3.13", name
         assert function["Architectures"] == ["arm64"], name
-        assert function["Layers"] == [{"Ref": layer_id}], name
+        extension = {
+            "Fn::If": ["HasSecretsExtension", {"Ref": "SecretsExtensionLayerArn"}, {"Ref": "AWS::NoValue"}]
+        }
+        assert function["Layers"] == [{"Ref": layer_id}, extension], name
+        assert function["SnapStart"] == {"ApplyOn": {"Ref": "SnapStart"}}, name
         assert function["TracingConfig"] == {"Mode": "Active"}, name
         assert function["MemorySize"] == 512, name
         assert function["Timeout"] == (30 if name == "ForwardFunction" else 10), name
@@ -241,6 +259,10 @@ def test_environment_names_what_each_function_uses(cfn: Template) -> None:
         "SEALGATE_SECRET_PREFIX",
         "SEALGATE_SECRETS_MAX_AGE",
         "SEALGATE_CA_BUNDLE",
+        # the Parameters and Secrets Lambda Extension (its layer is optional: SecretsExtensionLayerArn)
+        "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT",
+        "PARAMETERS_SECRETS_EXTENSION_CACHE_ENABLED",
+        "SECRETS_MANAGER_TIMEOUT_MILLIS",
     }
     expected = {
         "EncryptFunction": common,
@@ -249,7 +271,10 @@ def test_environment_names_what_each_function_uses(cfn: Template) -> None:
         | {
             "OUTBOUND_QUEUE_URL",
             "OUTBOUND_DLQ_URL",
-            "OUTBOUND_MAX_RECEIVE_COUNT",
+            "OUTBOUND_MAX_ATTEMPTS",
+            "OUTBOUND_MAX_WAIT_SECONDS",
+            "OUTBOUND_BACKOFF_BASE_SECONDS",
+            "OUTBOUND_BACKOFF_CAP_SECONDS",
             "OUTCOMES_TABLE",
             "IDEMPOTENCY_TABLE",
             "FORWARD_TIMEOUT_SECONDS",
@@ -381,8 +406,8 @@ def test_roles_may_use_the_key_exactly_as_their_queues_and_tables_need(cfn: Temp
 
 
 def test_the_key_rotates_outlives_the_stack_and_is_governed_by_iam_in_the_account(cfn: Template) -> None:
-    (key_id,) = of_type(cfn, "AWS::KMS::Key")
-    assert key_id == KEY
+    # MonitoringKey (logs, alarm topic) is the other: tests/template/test_monitoring.py.
+    assert set(of_type(cfn, "AWS::KMS::Key")) == {KEY, "MonitoringKey"}
     key = cfn["Resources"][KEY]
     # OutcomesTable is retained: its key must be too, or what it (and its backups) hold becomes unreadable.
     assert (key["DeletionPolicy"], key["UpdateReplacePolicy"]) == ("Retain", "Retain")
@@ -398,6 +423,11 @@ def test_the_key_rotates_outlives_the_stack_and_is_governed_by_iam_in_the_accoun
 
 def test_every_queue_and_table_is_encrypted_with_the_key(cfn: Template) -> None:
     queues = of_type(cfn, "AWS::SQS::Queue")
+    # Undelivered notifications carry no payload data: MonitoringKey, which EventBridge and SNS may use
+    # (tests/template/test_monitoring.py).
+    assert queues.pop("NotificationDeadLetterQueue")["Properties"]["KmsMasterKeyId"] == {
+        "Ref": "MonitoringKey"
+    }
     tables = of_type(cfn, "AWS::DynamoDB::Table")
     assert len(queues) == 4
     assert len(tables) == 2
@@ -433,20 +463,36 @@ def test_outbound_visibility_covers_six_forward_timeouts(cfn: Template) -> None:
 
 
 @pytest.mark.parametrize(
-    ("queue", "dead_letter"),
-    [("OutboundQueue", "OutboundDeadLetterQueue"), ("InboundQueue", "InboundDeadLetterQueue")],
+    ("queue", "dead_letter", "receives"),
+    [("OutboundQueue", "OutboundDeadLetterQueue", 20), ("InboundQueue", "InboundDeadLetterQueue", 5)],
 )
-def test_queues_dead_letter_after_five_receives(cfn: Template, queue: str, dead_letter: str) -> None:
+def test_queues_dead_letter_after_their_receives(
+    cfn: Template, queue: str, dead_letter: str, receives: int
+) -> None:
     redrive = cfn["Resources"][queue]["Properties"]["RedrivePolicy"]
-    assert redrive == {"deadLetterTargetArn": {"Fn::GetAtt": [dead_letter, "Arn"]}, "maxReceiveCount": 5}
+    assert redrive == {
+        "deadLetterTargetArn": {"Fn::GetAtt": [dead_letter, "Arn"]},
+        "maxReceiveCount": receives,
+    }
     assert cfn["Resources"][dead_letter]["Properties"]["MessageRetentionPeriod"] == 14 * 86400
 
 
-def test_forward_knows_the_outbound_max_receive_count(cfn: Template) -> None:
+def test_the_outbound_redrive_policy_is_a_backstop_behind_the_forward_functions_own_limits(
+    cfn: Template,
+) -> None:
+    """The forward function dead-letters by itself (attempts, waiting time); the queue's redrive policy only
+    counts receives the function could not settle, so it must not fire first."""
+    parameters = cfn["Parameters"]
     redrive = cfn["Resources"]["OutboundQueue"]["Properties"]["RedrivePolicy"]
     forward = environment(functions(cfn)["ForwardFunction"])
-    assert forward["OUTBOUND_MAX_RECEIVE_COUNT"] == str(redrive["maxReceiveCount"])
     assert forward["OUTBOUND_DLQ_URL"] == {"Ref": "OutboundDeadLetterQueue"}
+    assert forward["OUTBOUND_MAX_ATTEMPTS"] == {"Ref": "DeliveryMaxAttempts"}
+    assert forward["OUTBOUND_MAX_WAIT_SECONDS"] == {"Ref": "DeliveryMaxWaitSeconds"}
+    assert redrive["maxReceiveCount"] > parameters["DeliveryMaxAttempts"]["Default"]
+    # SQS delays a message at most 900 s, and an untried message may wait at most the queue's retention.
+    assert parameters["DeliveryBackoffCapSeconds"]["MaxValue"] <= 900
+    retention = cfn["Resources"]["OutboundQueue"]["Properties"]["MessageRetentionPeriod"]
+    assert parameters["DeliveryMaxWaitSeconds"]["MaxValue"] <= retention
 
 
 @pytest.mark.parametrize(
@@ -823,6 +869,13 @@ def test_parameters_and_outputs(cfn: Template) -> None:
         "ForwardTimeoutSeconds": 10,
         "SecretsMaxAgeSeconds": 300,
         "OutcomeTtlDays": 30,
+        "DeliveryMaxAttempts": 5,
+        "DeliveryMaxWaitSeconds": 86400,
+        "DeliveryBackoffBaseSeconds": 5,
+        "DeliveryBackoffCapSeconds": 900,
+        "SecretsExtensionLayerArn": "",
+        "SnapStart": "None",
+        **{name: parameters[name]["Default"] for name in LIMITS_AND_MONITORING},
     }
     assert re.fullmatch(parameters["Stage"]["AllowedPattern"], "dev")
     assert not re.fullmatch(parameters["Stage"]["AllowedPattern"], "Prod")

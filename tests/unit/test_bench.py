@@ -287,8 +287,13 @@ def test_tables_format_without_timing(fb: ModuleType, tmp_path: Path) -> None:
         == "| POST /v1/encrypt/{partner} | netcore | aes-cbc-static | 200 | 20 | 10 | 20.00x |  |"
     )
 
-    batch = fb.batch_table(fb.BatchResult(one_s=0.08, ten_s=0.1))
-    assert "| ten ÷ one | 1.2x | <= 1.5x: meets |" in batch.splitlines()
+    batch = fb.batch_table(
+        fb.BatchResult(
+            one_s=0.08, ten_s=0.1, calls_one={"PutItem": 1}, calls_ten={"PutItem": 10, "GetItem": 10}
+        )
+    )
+    assert "| ten ÷ one | 1.25x | <= 1.5x: meets |  |" in batch.splitlines()
+    assert "| ten records | 100 | 10.0 | GetItem 10, PutItem 10 |" in batch.splitlines()
 
     profile = fb.import_table({"encrypt function": [("boto3", 120_000)], "plain handler": []})
     assert profile.splitlines()[-1] == "| 1 | `boto3` 120 |  |"
@@ -327,3 +332,135 @@ def test_a_failed_section_is_reported_and_the_others_kept(fb: ModuleType) -> Non
 
     assert report.tables == ["| table |"]
     assert report.failures == ["second not measured: MeasurementError: no answer"]
+
+
+# --- what make bench says of itself: uncached AesBridge, the same statistic both sides, misses, --json ---------
+
+
+@pytest.mark.parametrize("name", ["aesbridge-gcm", "aesbridge-cbc"])
+def test_aesbridge_rows_come_cached_and_uncached_beside_the_reference(once: ModuleType, name: str) -> None:
+    rows = [row for row in once.scheme_rows() if row.scheme.startswith(name + ",")]
+
+    assert [row.scheme for row in rows] == [
+        f"{name}, cached (salt reuse, key cache)",
+        f"{name}, uncached (one key derivation per value)",
+    ]
+    assert rows[1].reference == "aes-bridge"
+
+
+def test_uncached_encryption_draws_a_salt_and_derives_a_key_for_every_value(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from sealgate.schemes import aesbridge_kdf
+
+    derivations: list[bytes] = []
+    original = aesbridge_kdf.derive
+
+    def counting(passphrase: bytes, salt: bytes, length: int) -> bytes:
+        derivations.append(salt)
+        return original(passphrase, salt, length)
+
+    timed: list[Any] = []
+
+    def rate(fn: Any) -> float:
+        timed.append(fn)
+        return 1.0
+
+    monkeypatch.setattr(aesbridge_kdf, "derive", counting)
+    monkeypatch.setattr(bench, "rate", rate)
+    bench.uncached_row("aesbridge-gcm")
+    encrypt, decrypt = timed[:2]
+
+    derivations.clear()
+    encrypt()
+    encrypt()
+    assert len(derivations) == 2, "a key derived for each value"
+    assert derivations[0] != derivations[1], "each under a fresh salt"
+    derivations.clear()
+    decrypt()
+    decrypt()
+    assert len(derivations) == 2, "a key derivation per value opened, nothing remembered"
+
+
+def test_whole_processes_are_timed_the_same_way_on_both_sides(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import subprocess
+
+    runs: list[str] = []
+
+    def run(cmd: list[str], **kwargs: Any) -> Any:
+        runs.append("ours" if "-m" in cmd else "reference")
+        return subprocess.CompletedProcess(cmd, 0, stdout=b"x\n" * 400, stderr=b"")
+
+    monkeypatch.setattr(bench.subprocess, "run", run)
+    bench.process_target()
+
+    assert runs == ["ours", "reference"] * bench.PROCESS_RUNS, "same runs, interleaved"
+
+
+def test_cold_start_misses_name_the_row_and_the_target(fb: ModuleType, tmp_path: Path) -> None:
+    targets = [
+        fb.ColdTarget("encrypt function", "`e`", [], {}, b"", tmp_path, target=0.35),
+        fb.ColdTarget("sign function", "`s`", [], {}, b"", tmp_path, target=0.35),
+        fb.ColdTarget(fb.PLAIN_LABEL, "`e`", [], {}, b"", tmp_path),
+    ]
+    runs = {
+        "encrypt function": [fb.ColdRun(0.5, None, None)],
+        "sign function": [fb.ColdRun(0.3, None, None)],
+        fb.PLAIN_LABEL: [fb.ColdRun(1.0, None, None)],
+    }
+
+    figures = fb.cold_figures(targets, runs)
+
+    assert [round(row["ratio"], 2) for row in figures] == [0.5, 0.3, 1.0]
+    assert fb.cold_misses(figures) == [
+        "cold start: encrypt function at 0.50x the plain handler (target <= 0.35x)"
+    ]
+
+
+def test_main_exits_2_listing_the_misses_and_writes_the_figures(
+    bench: ModuleType, monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    monkeypatch.setattr(
+        bench, "scheme_rows", lambda: [bench.Row("aes-gcm", 2.0, 3.0, "PHP openssl", 1.0, 1.0)]
+    )
+    monkeypatch.setattr(bench, "process_target", lambda: (0.2, 10.0))
+    monkeypatch.setattr(bench, "import_seconds", lambda code, runs=5: 0.05)
+    report = bench.function_bench.Report(
+        tables=["| cold |"],
+        figures={"sqs_batch": {"ratio": 3.0}},
+        misses=["sqs batch: ten records in 3.00x one (target <= 1.5x)"],
+    )
+    monkeypatch.setattr(bench.function_bench, "measure", lambda: report)
+    written = tmp_path / "bench.json"
+
+    status = bench.main(["--json", str(written)])
+
+    out = capsys.readouterr().out
+    assert status == 2
+    assert "Targets missed:\n- sqs batch: ten records in 3.00x one (target <= 1.5x)" in out
+    figures = json.loads(written.read_text())
+    assert figures["process"]["ratio"] == 50.0
+    assert figures["schemes"][0]["scheme"] == "aes-gcm"
+    assert figures["sqs_batch"] == {"ratio": 3.0}
+    assert figures["misses"] == ["sqs batch: ten records in 3.00x one (target <= 1.5x)"]
+
+    report.misses.clear()
+    assert bench.main([]) == 0
+    report.failures.append("warm path not measured: MeasurementError: no answer")
+    assert bench.main([]) == 1
+
+
+def test_moto_runs_in_a_process_of_its_own_and_stops(fb: ModuleType) -> None:
+    import urllib.request
+
+    moto = fb.MotoProcess()
+    endpoint = moto.start()
+    try:
+        with urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=5) as answer:
+            assert answer.status == 200
+    finally:
+        moto.stop()
+    with pytest.raises(OSError):
+        urllib.request.urlopen(f"{endpoint}/moto-api/data.json", timeout=2)

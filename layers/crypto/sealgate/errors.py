@@ -110,6 +110,23 @@ class PayloadTooLarge(InputError):
     default_message = "payload is too large"
 
 
+class TooManyFields(InputError):
+    """A request carries more protected values than one request may (each is a decryption or an encryption)."""
+
+    code = "too_many_fields"
+    http_status = 413
+    default_message = "too many protected fields in one request"
+
+
+class TooMuchWork(InputError):
+    """Opening a request's tokens would take more distinct key derivations (AesBridge: salts) than allowed;
+    refused before any is derived."""
+
+    code = "too_much_work"
+    http_status = 413
+    default_message = "the request's tokens need too many key derivations"
+
+
 class UnsupportedOperation(InputError):
     code = "unsupported_operation"
     default_message = "operation is not supported for this partner"

@@ -1,9 +1,11 @@
 """Forward outcomes in DynamoDB: one item per forwarded request, with a TTL.
 
-Item: ``id`` (S, key), ``partner``, ``operation``, ``status`` (queued | delivered | retrying | rejected |
-dead_lettered), ``idempotency_key``, ``attempts``, ``partner_status``, ``response_md5``, ``last_reason``,
-``message_id``, ``created_at``/``updated_at`` (ISO 8601), ``expires_at`` (epoch seconds, the TTL attribute) and
-``response_body`` only where the partner's profile opts in. Never the payload.
+Item: ``id`` (S, key), ``partner``, ``operation``, ``status`` (queued | delivered | retrying | waiting |
+rejected | dead_lettered), ``idempotency_key``, ``attempts`` (requests the partner was sent), ``waits`` (times
+the message was put back untried), ``next_attempt_at`` (while it waits), ``partner_status``, ``response_md5``,
+``last_reason`` (why it waits, or how it ended), ``message_id``, ``created_at``/``updated_at`` (ISO 8601),
+``expires_at`` (epoch seconds, the TTL attribute) and ``response_body`` only where the partner's profile opts
+in. Never the payload.
 """
 
 from __future__ import annotations
@@ -90,9 +92,21 @@ class OutcomeStore:
             },
         )
 
-    def update(self, outcome_id: str, values: Mapping[str, Any], *, count_attempt: bool = False) -> None:
-        """Set ``values`` (and bump ``attempts``) on the item, creating it when missing."""
+    def update(
+        self,
+        outcome_id: str,
+        values: Mapping[str, Any],
+        *,
+        count_attempt: bool = False,
+        keep_delivered: bool = False,
+    ) -> bool:
+        """Set ``values`` (a None value removes the attribute) and bump ``attempts`` on the item, creating it
+        when missing. With ``keep_delivered`` an item that says ``delivered`` is left as it is (False): a
+        copy's later news must not hide a delivery. True when the item was written."""
+        from botocore.exceptions import ClientError
+
         item = _to_item({**values, "updated_at": _now_iso()})
+        removed = sorted(name for name, value in values.items() if value is None)
         names = {f"#f{i}": name for i, name in enumerate(item)}
         values_ = {f":v{i}": typed for i, typed in enumerate(item.values())}
         sets = [f"#f{i} = :v{i}" for i in range(len(item))]
@@ -102,13 +116,26 @@ class OutcomeStore:
         if count_attempt:
             expression += " ADD attempts :one"
             values_[":one"] = {"N": "1"}
-        self._call(
-            "update_item",
-            Key={"id": {"S": outcome_id}},
-            UpdateExpression=expression,
-            ExpressionAttributeNames=names,
-            ExpressionAttributeValues=values_,
-        )
+        if removed:
+            names.update({f"#r{i}": name for i, name in enumerate(removed)})
+            expression += " REMOVE " + ", ".join(f"#r{i}" for i in range(len(removed)))
+        condition: dict[str, Any] = {}
+        if keep_delivered:
+            names["#status"] = "status"
+            values_[":delivered"] = {"S": "delivered"}
+            condition["ConditionExpression"] = "attribute_not_exists(#status) OR #status <> :delivered"
+        try:
+            self._call(
+                "update_item",
+                Key={"id": {"S": outcome_id}},
+                UpdateExpression=expression,
+                ExpressionAttributeNames=names,
+                ExpressionAttributeValues=values_,
+                **condition,
+            )
+        except ClientError:  # only ConditionalCheckFailedException comes through _call
+            return False
+        return True
 
     def delete(self, outcome_id: str) -> None:
         self._call("delete_item", Key={"id": {"S": outcome_id}})

@@ -1,13 +1,22 @@
 """What one function holds from its cold start on: settings, the partners it serves, their keys.
 
 Built once per process by :meth:`Runtime.start` (the handler's module scope): it loads the profiles, keeps the
-partners the function serves (:func:`sealgate.partners.served_by`) and fetches their secrets' ``AWSCURRENT``.
+partners the function serves (:func:`sealgate.partners.served_by`) and fetches their secrets' ``AWSCURRENT``
+(concurrently, through the Parameters and Secrets Lambda Extension where attached: :mod:`sealgate.partner_keys`).
 An outage never makes the start fail: the keys are fetched again on the next use.
+
+Under Lambda SnapStart (the template's ``SnapStart`` parameter) the start runs once per published version and
+its memory is snapshotted. :func:`before_snapshot` and :func:`after_restore`, registered with the runtime's
+``snapshot_restore_py`` hooks, keep what a snapshot must not carry out of it: no partner key and no AesBridge
+salt lease is in the snapshot (each restored environment fetches its keys afresh and draws its own salts), and
+no AWS client or partner connection pooled before the snapshot is reused after it (their peers long closed).
+Nothing else holds random state: nonces, IVs, salts and ids come from ``os.urandom`` at each use.
 """
 
 from __future__ import annotations
 
 import functools
+import sys
 import threading
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -72,6 +81,7 @@ class Runtime:
         metrics.set_default_dimensions(stage=settings.stage)
         runtime = cls(function, settings, profiles, secrets)
         secrets.load()
+        register_snapstart_hooks(runtime)
         return runtime
 
     @cached_property  # not locked (3.12+): two threads may build one each, equal and stateless
@@ -149,3 +159,44 @@ def reporting_key_failures(runtime: Runtime) -> Callable[[Callable[..., Any]], C
         return wrapped
 
     return decorate
+
+
+def before_snapshot(runtime: Runtime) -> None:
+    """SnapStart, before the snapshot: drop the partner keys and AesBridge salt leases (nothing secret in it)."""
+    runtime.secrets.forget()
+    _clear_aesbridge_leases()
+
+
+def after_restore(runtime: Runtime) -> None:
+    """SnapStart, after a restore: new AWS clients and partner connections on first use, the keys fetched
+    afresh now (concurrently; an outage is retried on the next use, as at a cold start)."""
+    from sealgate import aws_clients
+
+    aws_clients.reset()
+    partner_http = sys.modules.get("sealgate.partner_http")
+    for manager in list(getattr(partner_http, "_pool_managers", {}).values()):
+        manager.clear()  # closes the pooled connections; the next request opens its own
+    runtime.secrets.forget()
+    _clear_aesbridge_leases()
+    runtime.secrets.load()
+
+
+def register_snapstart_hooks(runtime: Runtime) -> bool:
+    """Register :func:`before_snapshot` and :func:`after_restore` with Lambda's runtime hooks; False where the
+    runtime has none (``snapshot_restore_py`` ships with Lambda's Python 3.12+ runtimes, not elsewhere)."""
+    try:
+        from snapshot_restore_py import (  # type: ignore[import-not-found]
+            register_after_restore,
+            register_before_snapshot,
+        )
+    except ImportError:
+        return False
+    register_before_snapshot(before_snapshot, runtime)
+    register_after_restore(after_restore, runtime)
+    return True
+
+
+def _clear_aesbridge_leases() -> None:
+    kdf = sys.modules.get("sealgate.schemes.aesbridge_kdf")  # loaded only where an AesBridge partner was used
+    if kdf is not None:
+        kdf.DEFAULT_ENCRYPTION_KEYS.clear()

@@ -33,6 +33,8 @@ class Settings:
     metrics_namespace: str = "Sealgate"
     secret_prefix: str = ""
     secrets_max_age: int = DEFAULT_SECRETS_MAX_AGE
+    #: the Parameters and Secrets Lambda Extension's port when the template attaches it (None: boto3 only)
+    secrets_extension_port: int | None = None
     profiles_dir: str | None = None
     inbound_queue_url: str = ""
     outbound_queue_url: str = ""
@@ -41,7 +43,12 @@ class Settings:
     idempotency_table: str = ""
     forward_timeout: float = 10.0
     outcome_ttl_days: int = 30
-    max_receive_count: int = 5
+    #: outbound delivery (see sealgate.actions.deliver): requests per message before it is dead-lettered, how
+    #: long a message may wait untried, and the backoff between tries (whole seconds; SQS delays at most 900)
+    max_attempts: int = 5
+    max_wait_seconds: int = 86400
+    backoff_base_seconds: int = 5
+    backoff_cap_seconds: int = 900
     max_body_bytes: int = DEFAULT_MAX_BODY_BYTES
     webhook_ttl_seconds: int = 86400
     ca_bundle: str | None = None
@@ -61,6 +68,7 @@ class Settings:
             metrics_namespace=env.get("POWERTOOLS_METRICS_NAMESPACE") or "Sealgate",
             secret_prefix=env.get("SEALGATE_SECRET_PREFIX", ""),
             secrets_max_age=_int(env, "SEALGATE_SECRETS_MAX_AGE", DEFAULT_SECRETS_MAX_AGE),
+            secrets_extension_port=_int(env, "PARAMETERS_SECRETS_EXTENSION_HTTP_PORT", 0) or None,
             profiles_dir=env.get("SEALGATE_PROFILES_DIR") or None,
             inbound_queue_url=env.get("INBOUND_QUEUE_URL", ""),
             outbound_queue_url=env.get("OUTBOUND_QUEUE_URL", ""),
@@ -69,7 +77,10 @@ class Settings:
             idempotency_table=env.get("IDEMPOTENCY_TABLE", ""),
             forward_timeout=float(env.get("FORWARD_TIMEOUT_SECONDS") or 10),
             outcome_ttl_days=_int(env, "OUTCOME_TTL_DAYS", 30),
-            max_receive_count=_int(env, "OUTBOUND_MAX_RECEIVE_COUNT", 5),
+            max_attempts=max(1, _int(env, "OUTBOUND_MAX_ATTEMPTS", 5)),
+            max_wait_seconds=_int(env, "OUTBOUND_MAX_WAIT_SECONDS", 86400),
+            backoff_base_seconds=_int(env, "OUTBOUND_BACKOFF_BASE_SECONDS", 5),
+            backoff_cap_seconds=min(900, _int(env, "OUTBOUND_BACKOFF_CAP_SECONDS", 900)),
             max_body_bytes=_int(env, "SEALGATE_MAX_BODY_BYTES", DEFAULT_MAX_BODY_BYTES),
             ca_bundle=env.get("SEALGATE_CA_BUNDLE") or None,
             base_url_overrides=overrides,

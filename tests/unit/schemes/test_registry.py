@@ -84,3 +84,20 @@ def test_an_aes_profile_never_imports_jwcrypto() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "False"
+
+
+def test_loading_a_jwe_profile_defers_jwcrypto_to_its_first_token() -> None:
+    # A function serving dLocal beside AES partners resolves the jwe scheme at cold start; jwcrypto comes in
+    # only when a JWE is made (so an AES partner's first answer does not pay for it).
+    code = (
+        "import sys, json\nfrom sealgate.partners import parse_profile\nfrom importlib import resources\n"
+        "doc = json.loads(resources.files('sealgate.partners').joinpath('profiles/dlocal.json').read_text())\n"
+        "p = parse_profile(doc)\n"
+        "before = 'jwcrypto' in sys.modules\n"
+        "from sealgate.schemes import jwe\n"
+        "private, public = jwe.generate_keypair()\n"
+        "jwe.encrypt(b'4111', public)\n"
+        "print(before, 'jwcrypto' in sys.modules)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
+    assert out.split() == ["False", "True"]

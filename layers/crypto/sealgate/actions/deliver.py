@@ -1,20 +1,42 @@
-"""The outbound queue's trigger: deliver each message to its partner, reporting partial batch failures.
+"""The outbound queue's trigger: deliver each message to its partner, once, and decide its fate here.
 
 A record is read once and goes one way:
 
 - **protected** message -> serialise the protected payload the partner's way (JSON or form), sign it (signing
-  depends on the send time), send it once (Powertools Idempotency on partner and idempotency key; every attempt
-  carries the key), classify the answer:
+  depends on the send time) and send it, inside Powertools Idempotency on (partner, idempotency key); every
+  attempt carries the key. Only a delivery completes the idempotency record (kept as long as the outcome):
+  anything else raises inside the idempotent function, so Powertools deletes the record and a later try, a
+  redrive included, runs again. Before sending, the outcome item is read: one that says ``delivered`` is never
+  sent again (a copy redriven after the idempotency record is gone). The partner's answer decides:
 
-  - 2xx -> ``delivered``;
-  - 408/425/429/5xx, timeouts, resets, keys or partner unavailable -> ``retrying`` and the record fails (SQS
-    redelivers it; a ``Retry-After`` sets the delay); on the queue's last receive the outcome says
-    ``dead_lettered`` and SQS moves the (protected) message to the dead-letter queue;
+  - 2xx -> ``delivered``, the record succeeds;
+  - 408/425/429/5xx, a timeout, a reset -> a real attempt that failed: put back (below) with its attempt
+    counted, after a jittered backoff that grows with the attempts (at least the partner's ``Retry-After``);
+    after ``max_attempts`` attempts it is dead-lettered with the last reason (``dead_lettered``);
   - anything else (unknown partner or operation, a payload the scheme refuses, a key rotated beyond recovery,
     any other partner answer) -> ``rejected``: dead-lettered at once with a ``reason`` attribute.
 
+  Nothing is sent when the keys, the idempotency or outcome store, or the partner's address (connection
+  refused, DNS) are unavailable, when a copy of the message is being sent right now, or when the batch is
+  running out of time: then the message is put back untried (``waiting``) without counting an attempt, after
+  a backoff that grows with the waits, and dead-lettered as ``waited_too_long`` only once it has waited
+  ``max_wait_seconds`` since it was queued.
+
 - **plain** message (a producer wrote to the queue directly) -> protected now and queued again in protected
-  form; one that cannot be protected is dead-lettered as metadata only (the payload is dropped, never kept).
+  form; one that cannot be protected is dead-lettered as metadata only (the payload is dropped, never kept),
+  and such a dead letter, redriven, is dead-lettered again (``payload_dropped``): there is nothing to send.
+
+**Put back** means: send the same body again, with its message attributes, the updated counts
+(``sealgate-attempts``: requests the partner was sent; ``sealgate-waits``: untried put-backs;
+``sealgate-queued-at``: when it was first queued, epoch seconds) and ``DelaySeconds`` (at most SQS's 900), then
+let the received record succeed, so that waiting never spends the queue's receives. Only when that send fails
+does the record fail (a batch item failure): SQS redelivers it after the visibility timeout, and the queue's
+``maxReceiveCount`` stays the backstop for a gateway that cannot send at all. The outcome item says why a
+message waits: ``status`` (``retrying`` or ``waiting``), ``last_reason``, ``attempts`` (requests the partner
+was sent, over every redrive), ``waits`` and ``next_attempt_at``.
+
+A dead-lettered copy carries ``reason``, ``original_message_id`` and ``attempts`` attributes but none of the
+counts: redriven to the outbound queue, it starts afresh (a deliberate redrive gets its full attempts).
 
 A message protected before its partner's key was rotated is matched to its key version: sent as it is when the
 protection keys did not change, re-protected in memory with the current keys when the scheme is symmetric,
@@ -26,10 +48,14 @@ from __future__ import annotations
 import contextvars
 import hashlib
 import json
+import math
+import secrets
+import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass, field, replace
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING, Any, Literal
 from urllib.parse import urlencode
 
 from sealgate import audit, idempotency, metric_names, outbound, partner_http, queues
@@ -37,6 +63,8 @@ from sealgate.errors import (
     BadInput,
     InProgress,
     KeyRotated,
+    NotFound,
+    PartnerUnreachable,
     SealgateError,
     Unavailable,
 )
@@ -52,15 +80,95 @@ DEADLINE_MARGIN = 3.0  # seconds kept for recording the outcome and answering SQ
 # Records delivered at once: a whole SQS batch (BatchSize 10), and as many keep-alive connections as
 # partner_http pools per host.
 MAX_WORKERS = 10
+MAX_DELAY_SECONDS = queues.MAX_DELAY_SECONDS
+
+#: The counts a message carries from one try to the next (message attributes).
+ATTEMPTS = "sealgate-attempts"
+WAITS = "sealgate-waits"
+QUEUED_AT = "sealgate-queued-at"
+#: What a dead-lettered copy gains; dropped again when a redriven message is put back.
+DEAD_LETTER_ATTRIBUTES = frozenset({"reason", "original_message_id", "attempts"})
+MAX_MESSAGE_ATTRIBUTES = 10  # SQS's limit per message
+#: The payload of a plain message dead-lettered as metadata: redriven, it is dead-lettered again, never sent.
+DROPPED = "dropped: the message was not in protected form"
+#: PartnerUnreachable messages that say the request never left: nothing reached the partner.
+_NOT_SENT = {"refused": "partner_refused", "dns": "partner_dns"}
 
 
-class RetryLater(Exception):  # a signal to the batch processor, not an error of ours
-    """The message should be redelivered later; ``delay`` is the partner's Retry-After, if any."""
+class PutBackFailed(Exception):  # a signal to the batch processor, not an error of ours
+    """The message could be neither put back nor dead-lettered: the record fails and SQS redelivers it."""
 
-    def __init__(self, reason: str, delay: float | None = None) -> None:
+    def __init__(self, reason: str) -> None:
         super().__init__(reason)
         self.reason = reason
-        self.delay = delay
+
+
+@dataclass(frozen=True)
+class Tally:
+    """What a message carries between tries: requests sent, untried put-backs, when it was first queued."""
+
+    attempts: int = 0
+    waits: int = 0
+    queued_at: float = 0.0
+
+    @classmethod
+    def of(cls, attributes: Mapping[str, str], sent_at: float, now: float) -> Tally:
+        """From a record's message attributes; a message without counts (queued by the API, or redriven from
+        the dead-letter queue) starts afresh, queued when SQS got it (a redriven one: now)."""
+
+        def number(name: str) -> float | None:
+            try:
+                value = float(attributes.get(name, ""))
+            except ValueError:
+                return None
+            return value if math.isfinite(value) and value >= 0 else None
+
+        queued_at = number(QUEUED_AT)
+        if queued_at is None:
+            queued_at = now if "reason" in attributes or not sent_at else sent_at
+        return cls(int(number(ATTEMPTS) or 0), int(number(WAITS) or 0), min(queued_at, now))
+
+    def attributes(self) -> dict[str, str]:
+        return {
+            ATTEMPTS: str(self.attempts),
+            WAITS: str(self.waits),
+            QUEUED_AT: f"{self.queued_at:.3f}",
+        }
+
+
+def backoff(n: int, base: float, cap: float) -> int:
+    """Seconds before the ``n``-th retry (from 1): ``base * 2**(n-1)`` up to ``cap``, with equal jitter (a
+    uniform draw from the upper half), in whole seconds as SQS delays are."""
+    if base <= 0 or n <= 0:
+        return 0
+    doubled: float = base * float(2 ** min(n - 1, 30))
+    ceiling = max(1, math.ceil(min(cap, doubled, MAX_DELAY_SECONDS)))
+    low = math.ceil(ceiling / 2)
+    return low + secrets.randbelow(ceiling - low + 1)  # jitter, not a secret: any uniform source would do
+
+
+Kind = Literal["delivered", "rejected", "retry", "wait"]
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """How one try ended. ``sent``: a request reached (or may have reached) the partner: an attempt."""
+
+    kind: Kind
+    reason: str
+    sent: bool = False
+    retry_after: float | None = None
+    grow: bool = True  # a wait that grows the backoff (the batch deadline does not)
+    answer: Mapping[str, Any] = field(default_factory=dict)  # outcome fields of the partner's answer
+
+
+class _NotDelivered(Exception):
+    """Raised inside the idempotent send for anything but a delivery: Powertools then deletes its in-progress
+    record instead of completing it, so a later try (a redrive) is not answered from it."""
+
+    def __init__(self, verdict: Verdict) -> None:
+        super().__init__(verdict.reason)
+        self.verdict = verdict
 
 
 @dataclass(frozen=True)
@@ -108,6 +216,10 @@ def _for_current_key(runtime: Runtime, profile: Profile, message: outbound.Prote
     return protection.protect(plain, current).payload
 
 
+def _iso(epoch: float) -> str:
+    return datetime.fromtimestamp(epoch, UTC).strftime("%Y-%m-%dT%H:%M:%S.%f")[:-3] + "Z"
+
+
 @dataclass
 class Delivery:
     """One SQS record on its way to a partner."""
@@ -115,17 +227,36 @@ class Delivery:
     runtime: Runtime
     body: str
     message_id: str
-    receive_count: int = 1
+    tally: Tally = field(default_factory=Tally)
+    attributes: Mapping[str, str] = field(default_factory=dict)
     request_id: str | None = None
     token: str = ""
-    message: outbound.Protected | None = field(default=None, repr=False)
+    message: outbound.Message | None = field(default=None, repr=False)
+    verdict: Verdict | None = None
 
-    @property
-    def last_receive(self) -> bool:
-        return self.receive_count >= self.runtime.settings.max_receive_count
+    @classmethod
+    def of(cls, runtime: Runtime, record: SQSRecord, request_id: str | None) -> Delivery:
+        """The delivery of ``record``: its body, its string message attributes and the counts they hold."""
+        raw = record.raw_event
+        given = raw.get("messageAttributes")
+        attributes = {
+            str(name): value["stringValue"]
+            for name, value in (given.items() if isinstance(given, dict) else ())
+            if isinstance(value, dict)
+            and isinstance(value.get("stringValue"), str)
+            and not str(value.get("dataType") or "").startswith("Binary")
+        }
+        system = raw.get("attributes")
+        try:
+            sent_at = int((system if isinstance(system, dict) else {}).get("SentTimestamp") or 0) / 1000
+        except (TypeError, ValueError):
+            sent_at = 0.0
+        tally = Tally.of(attributes, sent_at, time.time())
+        return cls(runtime, record.body or "", record.message_id, tally, attributes, request_id)
 
     def run(self, lambda_context: Any = None) -> str:
-        """Deliver once; returns the final status, raises :class:`RetryLater` to have it redelivered."""
+        """Try once and settle: returns the record's status (``delivered``, ``rejected``, ``dead_lettered``,
+        ``retrying``, ``waiting``, ``requeued``); raises :class:`PutBackFailed` to have SQS redeliver it."""
         try:
             message = outbound.parse(self.body, self.message_id)
             profile = self.runtime.profile(message.partner)
@@ -135,42 +266,68 @@ class Delivery:
             self._audit(None, "refused", error.code)
             count(metric_names.FORWARD_FAILED)
             return "rejected"
-        if isinstance(message, outbound.Plain):
-            return self._protect_and_requeue(profile, message)
         self.message = message
+        if isinstance(message, outbound.Plain):
+            if message.payload == DROPPED:  # a redriven metadata dead letter: there is nothing to send
+                return self._give_up("rejected", Verdict("rejected", "payload_dropped"))
+            return self._protect_and_requeue(profile, message)
+        return self.settle(self._try(message, lambda_context))
+
+    def defer(self, reason: str) -> str:
+        """Put the message back untried now (the batch is running out of time), without growing its backoff."""
+        try:
+            self.message = outbound.parse(self.body, self.message_id)
+        except SealgateError:
+            self.message = None  # its next receive dead-letters it
+        return self.settle(Verdict("wait", reason, grow=False))
+
+    # --- one try ----------------------------------------------------------------------------------------------
+
+    def _try(self, message: outbound.Protected, lambda_context: Any) -> Verdict:
         once = self.runtime.once(
             "deliver",
             lambda: idempotency.build(
                 self.runtime.settings.idempotency_table,
                 "deliver_forward",
                 Delivery._send_once,
-                expires_after_seconds=24 * 3600,
+                # Only deliveries complete a record: keep it as long as their outcome.
+                expires_after_seconds=self.runtime.settings.outcome_ttl_days * 86400,
             ),
         )
         try:
-            result, _ = idempotency.run_once(
+            _, first = idempotency.run_once(
                 once,
                 {"partner": message.partner, "idempotency_key": message.idempotency_key},
                 self,
                 lambda_context,
             )
+        except _NotDelivered as not_delivered:
+            return not_delivered.verdict
         except InProgress:
-            raise RetryLater("in_flight") from None
+            return Verdict("wait", "in_flight")
         except Unavailable:
-            raise RetryLater("idempotency_store_unavailable") from None
-        return str(result["status"])
+            # The verdict stands when only recording it failed: after a 2xx the partner has the request.
+            return self.verdict or Verdict("wait", "idempotency_store_unavailable")
+        if not first or self.verdict is None:
+            return Verdict("delivered", "already_delivered")
+        return self.verdict
 
     def _send_once(self) -> dict[str, Any]:
-        return {"status": self._send(), "token": self.token}
+        self.verdict = self._send()
+        if self.verdict.kind != "delivered":
+            raise _NotDelivered(self.verdict)
+        return {"status": "delivered", "token": self.token}
 
-    def _send(self) -> str:
+    def _send(self) -> Verdict:
         """Sign and send; classify the answer (see the module docstring)."""
         message = self.message
-        assert message is not None
+        assert isinstance(message, outbound.Protected)
         settings = self.runtime.settings
         profile = self.runtime.profile(message.partner)
+        request = self._prepare(profile, message)
+        if isinstance(request, Verdict):
+            return request
         try:
-            request = request_for(self.runtime, profile, message)
             response = partner_http.send(
                 request.method,
                 request.url,
@@ -179,22 +336,37 @@ class Delivery:
                 timeout=settings.forward_timeout,
                 ca_bundle=settings.ca_bundle,
             )
-        except Unavailable as error:  # keys, partner or network down: try again later
-            return self._retry(message, error.code, None, counted=False)
-        except (
-            SealgateError
-        ) as error:  # a payload the scheme refuses, a rotated key, a bad URL: never succeeds
-            return self._reject(message, error.code, counted=False)
-        return self._settle(profile, message, request, response)
+        except PartnerUnreachable as error:
+            if error.message in _NOT_SENT:
+                return Verdict("wait", _NOT_SENT[error.message])
+            return Verdict("retry", error.code, sent=True)  # a timeout or reset: the partner may have it
+        except SealgateError as error:  # refused before sending (a malformed URL or header)
+            return Verdict("rejected", error.code)
+        return self._answered(profile, message, request, response)
 
-    def _settle(
+    def _prepare(self, profile: Profile, message: outbound.Protected) -> PartnerRequest | Verdict:
+        """The request to send, or why nothing is sent."""
+        try:
+            if self._recorded_delivered(message):
+                return Verdict("delivered", "already_delivered")
+        except Unavailable:
+            return Verdict("wait", "outcome_store_unavailable")
+        try:
+            return request_for(self.runtime, profile, message)
+        except Unavailable as error:  # keys unavailable: nothing was sent
+            return Verdict("wait", error.code)
+        except SealgateError as error:  # a payload the scheme refuses, a rotated key, a bad URL
+            return Verdict("rejected", error.code)
+
+    def _answered(
         self,
         profile: Profile,
         message: outbound.Protected,
         request: PartnerRequest,
         response: partner_http.PartnerResponse,
-    ) -> str:
-        record: dict[str, Any] = {
+    ) -> Verdict:
+        """What the partner's answer means for the message."""
+        answer: dict[str, Any] = {
             "partner": message.partner,
             "operation": message.operation,
             "idempotency_key": message.idempotency_key,
@@ -202,39 +374,137 @@ class Delivery:
             "response_md5": hashlib.md5(response.body, usedforsecurity=False).hexdigest(),
         }
         if profile.store_response_body:
-            record["response_body"] = response.body.decode("utf-8", "replace")
-        if 200 <= response.status < 300:
-            record.update(status="delivered", last_reason="ok")
-            reason = "ok"
-            try:
-                self.runtime.outcomes.update(message.outcome_id, record, count_attempt=True)
-            except Unavailable:
-                # The partner has it: raising now would make the delivery a failure, and its retry a second
-                # request. The outcome item stays behind ("queued"/"retrying"); the audit record says so.
-                reason = "outcome_unrecorded"
-            count(metric_names.FORWARD_DELIVERED)
-            self._audit(message.partner, "ok", reason, response.status, request.fields)
-            return "delivered"
-        self.runtime.outcomes.update(message.outcome_id, record, count_attempt=True)
+            answer["response_body"] = response.body.decode("utf-8", "replace")
         reason = f"partner_http_{response.status}"
+        if 200 <= response.status < 300:
+            return self._delivered(message, request, answer)
         if partner_http.is_retryable(response.status):
-            return self._retry(message, reason, partner_http.retry_after(response.headers), counted=True)
-        return self._reject(message, reason, counted=True)
+            retry_after = partner_http.retry_after(response.headers)
+            return Verdict("retry", reason, sent=True, retry_after=retry_after, answer=answer)
+        return Verdict("rejected", reason, sent=True, answer=answer)
 
-    def _retry(self, message: outbound.Protected, reason: str, delay: float | None, *, counted: bool) -> str:
-        count(metric_names.FORWARD_FAILED)
-        values = {"status": "dead_lettered" if self.last_receive else "retrying", "last_reason": reason}
-        self.runtime.outcomes.update(message.outcome_id, values, count_attempt=not counted)
-        self._audit(message.partner, "failed" if self.last_receive else "retry", reason)
-        raise RetryLater(reason, delay)
+    def _recorded_delivered(self, message: outbound.Protected) -> bool:
+        """Whether the outcome item says delivered (a copy whose idempotency record is gone)."""
+        try:
+            item = self.runtime.outcomes.get(message.outcome_id)
+        except NotFound:
+            return False
+        return item.get("status") == "delivered"
 
-    def _reject(self, message: outbound.Protected, reason: str, *, counted: bool) -> str:
+    def _delivered(
+        self, message: outbound.Protected, request: PartnerRequest, answer: dict[str, Any]
+    ) -> Verdict:
+        values = {
+            **answer,
+            "status": "delivered",
+            "last_reason": "ok",
+            "next_attempt_at": None,
+        }
+        reason = "ok"
+        try:
+            self.runtime.outcomes.update(message.outcome_id, values, count_attempt=True)
+        except Unavailable:
+            # The partner has it: failing now would make the delivery a failure, and its retry a second
+            # request. The outcome item stays behind ("queued"/"retrying"); the audit record says so.
+            reason = "outcome_unrecorded"
+        count(metric_names.FORWARD_DELIVERED)
+        self._audit(message.partner, "ok", reason, answer["partner_status"], request.fields)
+        return Verdict("delivered", reason, sent=True)
+
+    # --- settling -----------------------------------------------------------------------------------------------
+
+    def settle(self, verdict: Verdict) -> str:
+        """Act on ``verdict``: the record's status (see :meth:`run`)."""
+        if verdict.kind == "delivered":
+            return "delivered"
+        settings = self.runtime.settings
+        if verdict.kind == "rejected":
+            return self._give_up("rejected", verdict)
+        if verdict.kind == "retry":
+            attempts = self.tally.attempts + 1
+            if attempts >= settings.max_attempts:
+                return self._give_up("dead_lettered", verdict)
+            wait = backoff(attempts, settings.backoff_base_seconds, settings.backoff_cap_seconds)
+            if verdict.retry_after is not None:
+                wait = max(wait, math.ceil(verdict.retry_after))
+            tally = replace(self.tally, attempts=attempts)
+            return self._put_back("retrying", verdict, tally, wait)
+        if time.time() - self.tally.queued_at >= settings.max_wait_seconds:
+            return self._give_up("dead_lettered", replace(verdict, reason="waited_too_long"))
+        tally = replace(self.tally, waits=self.tally.waits + 1) if verdict.grow else self.tally
+        wait = (
+            backoff(tally.waits, settings.backoff_base_seconds, settings.backoff_cap_seconds)
+            if verdict.grow
+            else 0
+        )
+        return self._put_back("waiting", verdict, tally, wait)
+
+    def _put_back(self, status: str, verdict: Verdict, tally: Tally, wait: int) -> str:
+        """Send the message again with ``tally`` after ``wait`` seconds; the record then succeeds."""
+        wait = max(0, min(wait, MAX_DELAY_SECONDS))
+        kept = [
+            (name, value)
+            for name, value in self.attributes.items()
+            if name not in DEAD_LETTER_ATTRIBUTES and name not in (ATTEMPTS, WAITS, QUEUED_AT)
+        ]
+        counts = tally.attributes()
+        attributes = {**dict(kept[: MAX_MESSAGE_ATTRIBUTES - len(counts)]), **counts}
+        partner = self.message.partner if self.message is not None else None
+        try:
+            queues.send(
+                self.runtime.settings.outbound_queue_url,
+                self.body,
+                delay_seconds=wait,
+                attributes=attributes,
+            )
+        except SealgateError:
+            self._record(verdict, {"status": status, "next_attempt_at": None}, tally)
+            self._audit(partner, "retry", verdict.reason)
+            raise PutBackFailed("queue_unavailable") from None
+        if verdict.kind == "retry":
+            count(metric_names.FORWARD_FAILED)
+        self._record(verdict, {"status": status, "next_attempt_at": _iso(time.time() + wait)}, tally)
+        self._audit(partner, "retry", verdict.reason)
+        return status
+
+    def _give_up(self, status: str, verdict: Verdict) -> str:
+        """Dead-letter the message (the protected form only: nothing in the clear) with its reason."""
         count(metric_names.FORWARD_FAILED)
-        self._dead_letter(self.body, reason)  # the protected form only: nothing in the clear
-        values = {"status": "rejected", "last_reason": reason, "partner": message.partner}
-        self.runtime.outcomes.update(message.outcome_id, values, count_attempt=not counted)
-        self._audit(message.partner, "failed", reason)
-        return "rejected"
+        tally = replace(self.tally, attempts=self.tally.attempts + (1 if verdict.sent else 0))
+        partner = self.message.partner if self.message is not None else None
+        try:
+            if isinstance(self.message, outbound.Protected):
+                self._dead_letter(self.body, verdict.reason, tally.attempts)
+            else:
+                self._dead_letter_metadata(verdict.reason, tally.attempts)
+        except PutBackFailed:  # SQS redelivers it: say so, and count the attempt that was made
+            self._record(verdict, {"status": "retrying", "next_attempt_at": None}, tally)
+            self._audit(partner, "retry", verdict.reason)
+            raise
+        self._record(verdict, {"status": status, "next_attempt_at": None}, tally)
+        self._audit(partner, "failed", verdict.reason)
+        return status
+
+    def _record(self, verdict: Verdict, values: Mapping[str, Any], tally: Tally) -> None:
+        """Write the outcome of a try that did not deliver (never over a ``delivered`` one); best effort: the
+        message's own counts decide its fate, the outcome only reports it."""
+        if self.message is None:
+            return
+        recorded = {
+            **verdict.answer,
+            **values,
+            "partner": self.message.partner,
+            "last_reason": verdict.reason,
+            "waits": tally.waits,
+        }
+        try:
+            self.runtime.outcomes.update(
+                self.message.outcome_id, recorded, count_attempt=verdict.sent, keep_delivered=True
+            )
+        except Unavailable:
+            logger.warning("outcome not recorded", reason=verdict.reason)
+
+    # --- plain messages -----------------------------------------------------------------------------------------
 
     def _protect_and_requeue(self, profile: Profile, message: outbound.Plain) -> str:
         """A producer's plain message: protect it and queue the protected form in its place."""
@@ -254,12 +524,13 @@ class Delivery:
             self.runtime.outcomes.record_queued(
                 message.outcome_id, message.partner, message.operation, message.idempotency_key
             )
-            queues.send(self.runtime.settings.outbound_queue_url, body)
+            queues.send(
+                self.runtime.settings.outbound_queue_url,
+                body,
+                attributes={QUEUED_AT: self.tally.attributes()[QUEUED_AT]},
+            )
         except Unavailable as error:
-            if not self.last_receive:
-                self._audit(message.partner, "retry", error.code)
-                raise RetryLater(error.code) from None
-            reason = error.code  # SQS would move the plain message to the dead-letter queue: drop its payload
+            return self.settle(Verdict("wait", error.code))  # as it is: dead-lettered as metadata, at worst
         except SealgateError as error:
             reason = error.code
         else:
@@ -270,7 +541,9 @@ class Delivery:
         self._audit(message.partner, "failed", reason)
         return "rejected"
 
-    def _dead_letter_metadata(self, reason: str) -> None:
+    # --- the dead-letter queue ----------------------------------------------------------------------------------
+
+    def _dead_letter_metadata(self, reason: str, attempts: int = 0) -> None:
         """Dead-letter what can be said of the message without its payload (it may hold plaintext)."""
         facts = outbound.metadata(self.body)
         partner = self.runtime.served(facts.partner)
@@ -283,18 +556,19 @@ class Delivery:
             "partner": partner,
             "operation": operation,
             "idempotency_key": facts.idempotency_key,
-            "payload": "dropped: the message was not in protected form",
+            "payload": DROPPED,
         }
-        self._dead_letter(json.dumps(body, separators=(",", ":")), reason)
+        self._dead_letter(json.dumps(body, separators=(",", ":")), reason, attempts)
 
-    def _dead_letter(self, body: str, reason: str) -> None:
+    def _dead_letter(self, body: str, reason: str, attempts: int = 0) -> None:
         settings = self.runtime.settings
         if not settings.outbound_dlq_url:
-            raise RetryLater("dead_letter_queue_unconfigured")
+            raise PutBackFailed("dead_letter_queue_unconfigured")
+        attributes = {"reason": reason, "original_message_id": self.message_id, "attempts": str(attempts)}
         try:
-            queues.send(settings.outbound_dlq_url, body, reason=reason, original_message_id=self.message_id)
-        except Unavailable:
-            raise RetryLater("dead_letter_queue_unavailable") from None
+            queues.send(settings.outbound_dlq_url, body, attributes=attributes)
+        except SealgateError:
+            raise PutBackFailed("dead_letter_queue_unavailable") from None
 
     def _audit(
         self,
@@ -322,6 +596,9 @@ _Settled = tuple[str, Exception | None]  # (the record's status, or the exceptio
 def process_batch(runtime: Runtime, event: Mapping[str, Any], lambda_context: Any) -> dict[str, Any]:
     """Deliver an SQS batch; failed items are reported (``batchItemFailures``), never the whole batch.
 
+    A record fails only when it could be neither put back nor dead-lettered (:class:`PutBackFailed`) or on a
+    bug; every other record succeeds, whatever became of its message (see the module docstring).
+
     The records are delivered concurrently (up to :data:`MAX_WORKERS` at a time), so that a batch takes about
     as long as its slowest record and a hanging partner holds up none of the others. Copies of one message
     (same partner and idempotency key) go one after another in one worker, as they did in a sequential
@@ -337,24 +614,20 @@ def process_batch(runtime: Runtime, event: Mapping[str, Any], lambda_context: An
     request_id = getattr(lambda_context, "aws_request_id", None)
 
     def deliver(record: SQSRecord) -> str:
-        # A batch of slow partners must not outlive the function: what cannot finish in time goes back.
-        remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
-        if (
-            remaining is not None
-            and remaining() < (runtime.settings.forward_timeout + DEADLINE_MARGIN) * 1000
-        ):
-            raise RetryLater("deadline")
-        receive_count = int(record.attributes.approximate_receive_count or 1)
         try:
-            delivery = Delivery(runtime, record.body, record.message_id, receive_count, request_id)
+            delivery = Delivery.of(runtime, record, request_id)
+            # A batch of slow partners must not outlive the function: what cannot finish in time goes back.
+            remaining = getattr(lambda_context, "get_remaining_time_in_millis", None)
+            if (
+                remaining is not None
+                and remaining() < (runtime.settings.forward_timeout + DEADLINE_MARGIN) * 1000
+            ):
+                return delivery.defer("deadline")
             return delivery.run(lambda_context)
-        except RetryLater as retry:
-            if retry.delay is not None:
-                queues.delay(record.event_source_arn, record.receipt_handle, retry.delay)
+        except PutBackFailed as failed:
+            logger.warning("message left for SQS to redeliver", reason=failed.reason)
             raise
-        except (
-            Exception
-        ) as error:  # a bug: still a batch item failure (retried, then dead-lettered), but seen
+        except Exception as error:  # a bug: still a batch item failure (redelivered by SQS), but seen
             logger.error("delivery failed unexpectedly", error_type=type(error).__name__)
             audit.record(
                 action="forward.deliver",

@@ -25,7 +25,7 @@ from cryptography.hazmat.primitives import hashes, hmac
 
 from sealgate.codec import as_bytes, b64decode, b64encode
 from sealgate.errors import BadToken, MacMismatch
-from sealgate.schemes import _aes_cbc, _aesbridge, aesbridge_kdf
+from sealgate.schemes import _aes_cbc, _aesbridge, aesbridge_kdf, work
 from sealgate.schemes.aesbridge_kdf import DecryptionKeys, EncryptionKeys
 
 __all__ = ["decrypt", "decrypt_bin", "encrypt", "encrypt_bin"]
@@ -37,6 +37,7 @@ _MAC_SIZE = 32
 _KEY_SIZE = 64
 _AES_KEY_SIZE = 32
 _HEADER_SIZE = _SALT_SIZE + _IV_SIZE
+_MIN_SIZE = _HEADER_SIZE + _BLOCK_SIZE + _MAC_SIZE
 
 
 def _mac(hmac_key: bytes, iv: bytes, ciphertext: bytes) -> hmac.HMAC:
@@ -81,6 +82,10 @@ def encrypt(
     return b64encode(encrypt_bin(plaintext, passphrase, keys=keys), urlsafe=urlsafe)
 
 
+def _salt(token: object) -> bytes | None:
+    return aesbridge_kdf.salt_of(token, _MIN_SIZE)
+
+
 def decrypt_bin(data: bytes, passphrase: bytes | str, *, keys: DecryptionKeys | None = None) -> bytes:
     """Plaintext of a binary ``salt | iv | ciphertext | mac``.
 
@@ -94,12 +99,15 @@ def decrypt_bin(data: bytes, passphrase: bytes | str, *, keys: DecryptionKeys | 
         Wrong passphrase, or the token was altered (checked before decrypting).
     BadPadding
         The MAC is good but the padding is not: the token was made with the right keys but is broken.
+    TooMuchWork
+        Inside :func:`~sealgate.schemes.work.opening`: the batch's tokens have more distinct salts than allowed.
     """
     data = bytes(data)
     ciphertext = data[_HEADER_SIZE:-_MAC_SIZE]
     if len(data) < _HEADER_SIZE + _MAC_SIZE or not ciphertext or len(ciphertext) % _BLOCK_SIZE:
         raise BadToken("ciphertext is empty or not a whole number of blocks")
     salt, iv, tag = data[:_SALT_SIZE], data[_SALT_SIZE:_HEADER_SIZE], data[-_MAC_SIZE:]
+    work.check_derivations(_salt)  # the request's whole cost, before its first derivation
     cache = aesbridge_kdf.DEFAULT_DECRYPTION_KEYS if keys is None else keys
     key = cache.get(as_bytes(passphrase), salt, _KEY_SIZE)
     aes_key, hmac_key = key[:_AES_KEY_SIZE], key[_AES_KEY_SIZE:]

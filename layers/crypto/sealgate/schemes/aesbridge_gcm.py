@@ -21,7 +21,7 @@ from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
 from sealgate.codec import as_bytes, b64decode, b64encode
 from sealgate.errors import BadToken, TagMismatch
-from sealgate.schemes import _aesbridge, aesbridge_kdf
+from sealgate.schemes import _aesbridge, aesbridge_kdf, work
 from sealgate.schemes.aesbridge_kdf import DecryptionKeys, EncryptionKeys
 
 __all__ = ["decrypt", "decrypt_bin", "encrypt", "encrypt_bin"]
@@ -68,6 +68,10 @@ def encrypt(
     return b64encode(encrypt_bin(plaintext, passphrase, keys=keys), urlsafe=urlsafe)
 
 
+def _salt(token: object) -> bytes | None:
+    return aesbridge_kdf.salt_of(token, _MIN_SIZE)
+
+
 def decrypt_bin(data: bytes, passphrase: bytes | str, *, keys: DecryptionKeys | None = None) -> bytes:
     """Plaintext of a binary ``salt | nonce | ciphertext | tag``.
 
@@ -79,11 +83,14 @@ def decrypt_bin(data: bytes, passphrase: bytes | str, *, keys: DecryptionKeys | 
         The passphrase is empty.
     TagMismatch
         Wrong passphrase, or the token was altered.
+    TooMuchWork
+        Inside :func:`~sealgate.schemes.work.opening`: the batch's tokens have more distinct salts than allowed.
     """
     data = bytes(data)
     if len(data) < _MIN_SIZE:
         raise BadToken("token is shorter than salt, nonce and tag")
     salt, nonce, sealed = data[:_SALT_SIZE], data[_SALT_SIZE:_HEADER_SIZE], data[_HEADER_SIZE:]
+    work.check_derivations(_salt)  # the request's whole cost, before its first derivation
     cache = aesbridge_kdf.DEFAULT_DECRYPTION_KEYS if keys is None else keys
     key = cache.get(as_bytes(passphrase), salt, _KEY_SIZE)
     try:

@@ -24,7 +24,8 @@ from dataclasses import dataclass
 from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.kdf.pbkdf2 import PBKDF2HMAC
 
-from sealgate.errors import BadKey
+from sealgate.codec import b64decode
+from sealgate.errors import BadKey, SealgateError
 
 __all__ = [
     "DEFAULT_DECRYPTION_KEYS",
@@ -34,6 +35,7 @@ __all__ = [
     "DecryptionKeys",
     "EncryptionKeys",
     "derive",
+    "salt_of",
 ]
 
 ITERATIONS = 100_000
@@ -54,6 +56,21 @@ def derive(passphrase: bytes, salt: bytes, length: int) -> bytes:
         raise BadKey("passphrase is empty")
     kdf = PBKDF2HMAC(algorithm=hashes.SHA256(), length=length, salt=salt, iterations=ITERATIONS)
     return kdf.derive(passphrase)
+
+
+def salt_of(token: object, min_size: int) -> bytes | None:
+    """The salt a base64 token's key derivation uses (its first 16 bytes), or None when the token is not
+    base64 of at least ``min_size`` bytes (refused when opened, before anything is derived).
+
+    What :func:`sealgate.schemes.work.check_derivations` counts: one derivation per distinct salt.
+    """
+    if not isinstance(token, str | bytes):
+        return None
+    try:
+        data = b64decode(token)
+    except SealgateError:
+        return None
+    return data[:SALT_SIZE] if len(data) >= min_size else None
 
 
 def _fingerprint(passphrase: bytes) -> bytes:

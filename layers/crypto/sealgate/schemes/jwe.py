@@ -24,15 +24,19 @@ import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
-from jwcrypto import common, jwe, jwk
 
 from sealgate.codec import as_bytes, b64decode, b64encode
 from sealgate.errors import BadAlgorithm, BadInput, BadKey, BadToken, TagMismatch
 from sealgate.schemes import base
+
+if TYPE_CHECKING:
+    # jwcrypto is imported where a JWE is made or read: a function that serves dLocal beside other partners
+    # (the encrypt function) would otherwise pay for it at every cold start, whichever partner is asked.
+    from jwcrypto import jwk
 
 ALLOWED_ALGS: Final = ("RSA-OAEP-256", "RSA-OAEP")
 ENC: Final = "A256GCM"
@@ -55,6 +59,8 @@ def load_key(material: str | bytes | jwk.JWK) -> jwk.JWK:
         Unreadable, encrypted, a JWK set, not RSA, or under :data:`MIN_RSA_BITS`. The message never
         contains the material.
     """
+    from jwcrypto import jwk
+
     if isinstance(material, jwk.JWK):
         return _checked(material)
     try:
@@ -96,6 +102,8 @@ def encrypt(plaintext: bytes, public_key: str | bytes | jwk.JWK, *, alg: str = "
         raise BadInput("plaintext must be bytes")
     if not plaintext:
         raise BadInput("plaintext is empty")
+    from jwcrypto import jwe, jwk
+
     key = load_key(public_key)
     if key.has_private:
         key = key.public()
@@ -137,6 +145,8 @@ def decrypt(token: str, private_key: str | bytes | jwk.JWK) -> bytes:
         raise BadToken("JWE IV or tag has the wrong length for A256GCM")
     if not ciphertext:
         raise BadToken("JWE payload is empty")
+    from jwcrypto import common, jwe, jwk
+
     key = load_key(private_key)
     if not key.has_private:
         raise BadKey("decryption needs the RSA private key")
