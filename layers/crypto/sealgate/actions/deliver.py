@@ -384,12 +384,18 @@ class Delivery:
         return Verdict("rejected", reason, sent=True, answer=answer)
 
     def _recorded_delivered(self, message: outbound.Protected) -> bool:
-        """Whether the outcome item says delivered (a copy whose idempotency record is gone)."""
+        """Whether the outcome item says this very request was delivered (a copy whose idempotency record is
+        gone). The item's id may come from a producer, so another message could share it: only the same
+        partner and idempotency key count."""
         try:
             item = self.runtime.outcomes.get(message.outcome_id)
         except NotFound:
             return False
-        return item.get("status") == "delivered"
+        return (
+            item.get("status") == "delivered"
+            and item.get("partner") == message.partner
+            and item.get("idempotency_key") == message.idempotency_key
+        )
 
     def _delivered(
         self, message: outbound.Protected, request: PartnerRequest, answer: dict[str, Any]
