@@ -426,12 +426,13 @@ def token_variants(token: str) -> Iterator[tuple[str, Any]]:
 
 
 def laravel_variants(token: str) -> Iterator[tuple[str, Any]]:
-    """PayKun's Laravel envelope, altered inside: MAC, IV and value, key types and duplicates."""
+    """A Laravel envelope (PayKun's), altered inside: MAC, IV and value, key types and duplicates. Known by its
+    shape, base64 of a JSON object with ``iv``, ``value`` and ``mac``; any other token yields nothing."""
     try:
         envelope = json.loads(b64decode(token))
-    except Exception:  # not the envelope this expects: nothing more to alter
+    except Exception:  # not an envelope: nothing more to alter
         return
-    if not isinstance(envelope, dict):
+    if not isinstance(envelope, dict) or not {"iv", "value", "mac"} <= envelope.keys():
         return
 
     def wrap(value: Any) -> str:
@@ -756,9 +757,7 @@ class Hostile:
                     token = token[key]
                 if not isinstance(token, str) or _at(example, path) == token:
                     continue  # a value the layout passes through, not a token
-                variants = list(token_variants(token))
-                if scheme == "laravel-cbc":
-                    variants += list(laravel_variants(token))
+                variants = [*token_variants(token), *laravel_variants(token)]
                 for what, variant in variants:
                     altered = copy.deepcopy(protected)
                     node = altered
